@@ -1,0 +1,32 @@
+# `make demo` and `make test` work from a clean clone: they create .venv and install what they need.
+# GPU users: override the torch spec, e.g. `make demo TORCH="torch==2.13.0 --index-url <your CUDA wheel index>"`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.personaforge-installed
+
+.PHONY: demo test bench install clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/persona data build configs/data/default.yaml
+	@echo
+	@cat data/default/dataset_card.md
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/data_build.py
+
+clean:
+	rm -rf data/default .pytest_cache .hypothesis

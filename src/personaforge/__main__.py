@@ -1,0 +1,3 @@
+from personaforge.cli import main
+
+main()

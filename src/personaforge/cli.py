@@ -1,0 +1,209 @@
+"""The `persona` command line. Parses arguments, calls stage functions, prints errors as one line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from personaforge import __version__
+from personaforge.config import RECORD_TYPES, TeacherConfig, load_data_config, validate_config
+from personaforge.errors import PersonaForgeError
+from personaforge.fileio import display_path
+from personaforge.transcripts import FORMATS
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Turn interview and documentary transcripts into LLMs that speak as the people in them.")
+data_app = typer.Typer(no_args_is_help=True, help="Build, check and inspect persona datasets.")
+app.add_typer(data_app, name="data")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"personaforge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                               help="Print the version and exit.")] = False) -> None:
+    """personaforge: transcripts → persona datasets → fine-tuned persona models."""
+
+
+class RichProgress:
+    """Bridges the build's progress reports to a rich progress bar on stderr."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def task(self, description: str, total: int):
+        task_id = self.progress.add_task(description, total=max(total, 1))
+        return lambda: self.progress.advance(task_id)
+
+    def warn(self, message: str) -> None:
+        err_console.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise PersonaForgeError(f"--format '{fmt}': unknown; use one of {', '.join(FORMATS)}")
+    return fmt
+
+
+@data_app.command("build")
+def data_build(
+    config: Annotated[Optional[Path], typer.Argument(help="Data config YAML (flags override it).")] = None,
+    transcripts: Annotated[Optional[list[Path]], typer.Option("--transcripts", "-t",
+                           help="Transcript file or folder (searched recursively); repeatable.")] = None,
+    personas: Annotated[Optional[list[Path]], typer.Option("--personas", "-p",
+                        help="Persona card YAML or a folder of them; repeatable.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder [default: data/default].")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Split and template seed [default: 0].")] = None,
+    eval_fraction: Annotated[Optional[float], typer.Option(
+        help="Fraction of each persona's source segments held out [default: 0.12].")] = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", help="Transcript format: " + "|".join(FORMATS))] = None,
+    redact_others: Annotated[Optional[bool], typer.Option("--redact-others/--no-redact-others",
+                             help="Replace other speakers' self-introductions with their role.")] = None,
+    teacher_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server that writes questions and paraphrases.")] = None,
+    teacher_model: Annotated[Optional[str], typer.Option(help="Model name on the teacher server.")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Config override key=value; repeatable.")] = None,
+) -> None:
+    """Build train.jsonl, eval.jsonl and a dataset card from transcripts and persona cards."""
+    from personaforge.dataset.build import build_dataset
+
+    cfg, _ = load_data_config(config, overrides or [])
+    updates: dict = {}
+    if transcripts:
+        updates["transcripts"] = [str(p) for p in transcripts]
+    if personas:
+        updates["personas"] = [str(p) for p in personas]
+    if out is not None:
+        updates["out"] = str(out)
+    if seed is not None:
+        updates["seed"] = seed
+    if eval_fraction is not None:
+        updates["eval_fraction"] = eval_fraction
+    if fmt is not None:
+        updates["format"] = _check_format(fmt)
+    if redact_others is not None:
+        updates["redact_others"] = redact_others
+    if (teacher_url is None) != (teacher_model is None):
+        raise PersonaForgeError("--teacher-url and --teacher-model go together; give both or neither")
+    if teacher_url is not None:
+        base = cfg.teacher.model_dump() if cfg.teacher else {}
+        updates["teacher"] = validate_config(TeacherConfig, {**base, "url": teacher_url, "model": teacher_model},
+                                             label="--teacher-url/--teacher-model")
+    cfg = validate_config(type(cfg), {**cfg.model_dump(), **updates}, label="options")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err_console, transient=True) as bar:
+        result = build_dataset(cfg, RichProgress(bar))
+    card = result.card
+    table = Table(title=f"{display_path(result.out)}: {card['totals']['train']} train / {card['totals']['eval']} eval records")
+    table.add_column("persona")
+    for record_type in RECORD_TYPES:
+        table.add_column(record_type, justify="right")
+    table.add_column("eval", justify="right")
+    for persona, counts in card["counts"]["train"].items():
+        held = sum(card["counts"]["eval"].get(persona, {}).values())
+        table.add_row(persona, *(str(counts[t]) for t in RECORD_TYPES), str(held))
+    console.print(table)
+    leak = card["leakage"]
+    console.print(f"leakage: longest shared eval/train n-gram {leak['max_shared_ngram']} words (limit {leak['limit']})")
+    if card["unassigned_speakers"]:
+        listed = ", ".join(f"{u['label']} ({u['words']} words)" for u in card["unassigned_speakers"][:8])
+        more = len(card["unassigned_speakers"]) - 8
+        console.print(f"unassigned speakers: {listed}" + (f", and {more} more" if more > 0 else ""))
+    console.print(f"dataset: {display_path(result.out)}")
+
+
+@data_app.command("validate")
+def data_validate(
+    file: Annotated[Path, typer.Argument(help="A .jsonl file of records.")],
+    max_length: Annotated[Optional[int], typer.Option(help="Flag samples longer than this many tokens (needs --model).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Tokenizer to count tokens with (local folder or hub id).")] = None,
+) -> None:
+    """Check a JSONL file: one FILE:LINE problem per line, then a count; exit 2 if any."""
+    from personaforge.dataset.validate import tokenizer_counter, validate_file
+
+    if max_length is not None and model is None:
+        raise PersonaForgeError("--max-length needs --model to count tokens")
+    if max_length is not None and max_length < 1:
+        raise PersonaForgeError("--max-length must be a positive number of tokens")
+    counter = tokenizer_counter(model) if model is not None and max_length is not None else None
+    problems, records = validate_file(file, counter, max_length)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s) in {records} record(s)")
+        raise typer.Exit(2)
+    print(f"ok: {records} record(s), no problems")
+
+
+@data_app.command("stats")
+def data_stats(folder: Annotated[Path, typer.Argument(help="A dataset folder (train.jsonl, eval.jsonl).")]) -> None:
+    """Counts per persona × record type, and length percentiles."""
+    from personaforge.dataset.stats import dataset_stats
+
+    stats = dataset_stats(folder)
+    for split in ("train", "eval"):
+        table = Table(title=f"{split}: {stats[split]['records']} records")
+        table.add_column("persona")
+        for record_type in RECORD_TYPES:
+            table.add_column(record_type, justify="right")
+        for persona, counts in stats[split]["counts"].items():
+            table.add_row(persona, *(str(counts[t]) for t in RECORD_TYPES))
+        console.print(table)
+        for field, p in stats[split]["lengths"].items():
+            console.print(f"  {field}: p10 {p['p10']}  median {p['p50']}  p90 {p['p90']}  max {p['max']}")
+
+
+@data_app.command("speakers")
+def data_speakers(
+    transcripts: Annotated[list[Path], typer.Argument(help="Transcript files or folders.")],
+    personas: Annotated[Optional[list[Path]], typer.Option("--personas", "-p", help="Cards, to show who is who.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Transcript format: " + "|".join(FORMATS))] = "auto",
+) -> None:
+    """List every speaker label with turn and word counts, to help write persona cards."""
+    from personaforge.dataset.stats import speaker_table
+    from personaforge.personas import Roster, load_cards
+    from personaforge.transcripts import discover, parse_file
+
+    _check_format(fmt)
+    roster = Roster(load_cards(personas)) if personas else None
+    known = roster.known_labels if roster else None
+    parsed = [parse_file(path, fmt, known) for path in discover(transcripts)]
+    rows = speaker_table(parsed, roster)
+    table = Table(title=f"{len(rows)} speaker labels in {len(parsed)} file(s)")
+    for column, justify in (("label", "left"), ("turns", "right"), ("words", "right"), ("card", "left"), ("files", "left")):
+        table.add_column(column, justify=justify)
+    for row in rows:
+        card = f"{row['card']} ({row['role']})" if row["card"] else ("-" if roster else "")
+        table.add_row(row["label"], str(row["turns"]), str(row["words"]), card, ", ".join(row["files"]))
+    console.print(table)
+
+
+def main() -> None:
+    try:
+        code = app(standalone_mode=False)
+    except PersonaForgeError as exc:
+        sys.stdout.flush()
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(2)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

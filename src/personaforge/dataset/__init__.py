@@ -1,0 +1,1 @@
+"""The data stage: transcripts + persona cards → train/eval records."""
