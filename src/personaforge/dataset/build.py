@@ -119,13 +119,13 @@ def build_dataset(config: DataConfig, progress: Progress | None = None, write: b
 
 def _card(config, roster, loaded_cards, transcripts, segmented, train, evaluation, leaks, records, warnings) -> dict:
     card_files = sorted({entry.source.rsplit(":", 1)[0] for entry in loaded_cards})
-    settings = config.model_dump(mode="json")
+    # The card describes content, not where it was written: the same inputs give the same bytes anywhere.
+    settings = config.model_dump(mode="json", exclude={"out"})
     if settings.get("teacher"):
         settings["teacher"].pop("api_key_env", None)
     shared = [leak.length for leak in leaks]
     shared += [0] * (len(evaluation) - len(shared))
     return {
-        "name": Path(config.out).name,
         "personaforge_version": __version__,
         "seed": config.seed,
         "eval_fraction": config.eval_fraction,

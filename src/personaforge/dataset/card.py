@@ -33,7 +33,7 @@ def lengths(rows: list[dict]) -> dict[str, dict[str, int]]:
 
 
 def render_markdown(card: dict) -> str:
-    out = [f"# Dataset card: {card['name']}", ""]
+    out = ["# Dataset card", ""]
     out.append(f"Built by personaforge {card['personaforge_version']} with seed {card['seed']}, eval fraction "
                f"{card['eval_fraction']} (eval holds: {', '.join(card['eval_types'])}).")
     out.append("")

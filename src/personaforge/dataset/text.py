@@ -6,7 +6,7 @@ import hashlib
 import re
 
 _WORD = re.compile(r"[\w’']+", re.UNICODE)
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”’)\]]*\s+(?=[\"“‘(\[]?[A-Z0-9À-ÖØ-Þ])")
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?…])|(?<=[.!?…][\"”’)\]]))\s+(?=[\"“‘(\[]?[A-Z0-9À-ÖØ-Þ])")
 
 STOPWORDS = frozenset(
     """a about above after again against all also am an and any are aren't as at be because been before being

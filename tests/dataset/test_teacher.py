@@ -1,0 +1,138 @@
+"""The teacher path over real HTTP: a small OpenAI-compatible server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from personaforge.config import DataConfig, TeacherConfig
+from personaforge.dataset.build import OUTPUT_FILES, build_dataset
+from personaforge.errors import PersonaForgeError
+from tests.conftest import assert_user_error, run_persona
+
+
+class FakeTeacher:
+    def __init__(self, fail_first: int = 0) -> None:
+        self.requests: list[dict] = []
+        self.headers: list[dict] = []
+        self.fail_first = fail_first
+        teacher = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                teacher.requests.append(body)
+                teacher.headers.append(dict(self.headers))
+                if self.path != "/v1/chat/completions":
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                if len(teacher.requests) <= teacher.fail_first:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                user = body["messages"][-1]["content"]
+                tag = hashlib.sha256(user.encode()).hexdigest()[:8]
+                if "question only" in user:
+                    content = f"Teacher question {tag}?"
+                else:
+                    content = f"Teacher answer {tag}, told plainly and briefly."
+                payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def teacher():
+    server = FakeTeacher()
+    yield server
+    server.close()
+
+
+def _config(project, url: str, **teacher) -> DataConfig:
+    (project.transcripts / "solo.txt").write_text(
+        "Ada\tI never planned to keep a light. I studied accounting in the city and hated every ledger. Then my"
+        " uncle fell ill and somebody had to climb the tower, so I came for a summer. That was twenty-two years"
+        " ago. The island decided for me, the way weather decides for fishermen.\n", encoding="utf-8")
+    return DataConfig(transcripts=[str(project.transcripts)], personas=[str(project.cards)],
+                      out=str(project.root / "out"), eval_fraction=0.2,
+                      teacher=TeacherConfig(url=url, model="fake-model", cache_dir=str(project.root / "cache"), **teacher))
+
+
+def test_teacher_writes_questions_paraphrases_and_answers(project, teacher, monkeypatch):
+    monkeypatch.setenv("PERSONAFORGE_TEACHER_API_KEY", "sk-planted-secret-123")
+    config = _config(project, teacher.url)
+    result = build_dataset(config)
+    generators = {(r["type"], r["generator"]) for r in result.train}
+    for record_type in ("transformed", "hypothetical", "contrastive"):
+        assert (record_type, "teacher:fake-model") in generators
+    monologue = next(r for r in result.train + result.eval if r["segment"].startswith("solo-"))
+    assert monologue["generator"] == "teacher:fake-model" and "Teacher question" in monologue["prompt"]
+    assert all(h.get("Authorization") == "Bearer sk-planted-secret-123" for h in teacher.headers)
+    assert all(r["temperature"] == 0 and r["model"] == "fake-model" for r in teacher.requests)
+    written = b"".join((project.root / "out" / name).read_bytes() for name in OUTPUT_FILES)
+    assert b"sk-planted-secret-123" not in written
+    # Eval answers stay the persona's real words, whatever the teacher writes.
+    assert all(r["generator"] in ("transcript", "teacher:fake-model") and "Teacher answer" not in r["completion"]
+               for r in result.eval)
+
+
+def test_cached_responses_make_rebuilds_offline_and_identical(project, teacher):
+    config = _config(project, teacher.url)
+    build_dataset(config)
+    first = {name: (project.root / "out" / name).read_bytes() for name in OUTPUT_FILES}
+    asked = len(teacher.requests)
+    assert asked > 0
+    teacher.close()  # the server is gone: everything must come from the cache
+    build_dataset(config)
+    assert {name: (project.root / "out" / name).read_bytes() for name in OUTPUT_FILES} == first
+
+
+def test_transient_failures_are_retried(project):
+    server = FakeTeacher(fail_first=2)
+    try:
+        result = build_dataset(_config(project, server.url, retries=3), write=False)
+        assert any(r["generator"] == "teacher:fake-model" for r in result.train)
+        assert len(server.requests) > 2
+    finally:
+        server.close()
+
+
+def test_unreachable_teacher_is_a_clear_error(project):
+    server = FakeTeacher()
+    url = server.url
+    server.close()
+    with pytest.raises(PersonaForgeError, match=r"failed after 2 tries.*build without --teacher-url"):
+        build_dataset(_config(project, url, retries=1, timeout=2), write=False)
+    assert not (project.root / "out").exists()
+
+
+def test_cli_teacher_flags(project, teacher):
+    result = run_persona(*project.build_args("ds", "--teacher-url", teacher.url, "--teacher-model", "fake-model"),
+                         env={"PERSONAFORGE_HOME": str(project.root / "home")})
+    assert result.returncode == 0, result.stderr
+    assert (project.root / "home" / "teacher-cache").is_dir()
+    rows = [json.loads(line) for line in (project.root / "ds" / "train.jsonl").read_text().splitlines()]
+    assert any(r["generator"] == "teacher:fake-model" for r in rows)
+    wrong = run_persona(*project.build_args("ds2", "--teacher-url", teacher.url.replace("/v1", "/nope/v1"),
+                                            "--teacher-model", "fake-model"),
+                        env={"PERSONAFORGE_HOME": str(project.root / "home2")})
+    assert_user_error(wrong, "404")
