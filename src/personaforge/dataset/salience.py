@@ -19,6 +19,13 @@ class Salience:
         self._idf = {term: math.log((1 + total) / (1 + count)) + 1.0 for term, count in df.items()}
         self._default_idf = math.log(1 + total) + 1.0
         self._ignore = {stem(w) for phrase in ignore for w in norm_words(phrase)}
+        self._terms: dict[str, frozenset[str]] = {}  # segments are scored against many queries
+
+    def terms(self, text: str) -> frozenset[str]:
+        found = self._terms.get(text)
+        if found is None:
+            found = self._terms[text] = frozenset(content_stems(text))
+        return found
 
     def idf(self, term: str) -> float:
         return self._idf.get(term, self._default_idf)
@@ -42,8 +49,7 @@ class Salience:
 
     def relevance(self, query_terms: set[str], text: str) -> float:
         """idf-weighted overlap between a query's stems and a text's stems."""
-        terms = set(content_stems(text))
-        return sum(self.idf(t) for t in query_terms & terms)
+        return sum(self.idf(t) for t in query_terms & self.terms(text))
 
     def top_sentences(self, text: str, query_terms: set[str], keep: int) -> str:
         """The ``keep`` sentences most about the query (plus salience), in their original order."""

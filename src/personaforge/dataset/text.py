@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 
@@ -45,6 +46,7 @@ def sentences(text: str) -> list[str]:
     return parts
 
 
+@functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A crude stem, enough to match 'bees' with 'bee' and 'seasons' with 'season'."""
     word = word.casefold().replace("’", "'")

@@ -1,0 +1,99 @@
+"""Data-build speed: seconds per MB of transcript, on ~1 MB made from the bundled samples.
+
+Each copy of a bundled transcript gets its turns' sentences shuffled with its own seed, so the text is
+not one file repeated verbatim. The copies still share sentences, so the leakage limit is lifted for
+the run (the check itself still runs in full). Run: `make bench` or `.venv/bin/python bench/data_build.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import random
+import re
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from personaforge.config import load_data_config  # noqa: E402
+from personaforge.dataset.build import build_dataset  # noqa: E402
+
+TARGET_BYTES = 1_000_000
+SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def shuffled_copy(text: str, rng: random.Random) -> str:
+    lines = []
+    for line in text.splitlines():
+        label, tab, body = line.partition("\t")
+        if tab and len(body.split()) > 12:
+            parts = SENTENCE.split(body)
+            rng.shuffle(parts)
+            line = f"{label}\t{' '.join(parts)}"
+        elif not tab and len(line.split()) > 12:
+            parts = SENTENCE.split(line)
+            rng.shuffle(parts)
+            line = " ".join(parts)
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def make_corpus(folder: Path) -> int:
+    sources = sorted((REPO / "samples" / "transcripts").glob("*.txt"))
+    total, copy = 0, 0
+    while total < TARGET_BYTES:
+        for source in sources:
+            text = shuffled_copy(source.read_text(encoding="utf-8"), random.Random(copy))
+            target = folder / f"{source.stem}-{copy:03d}.txt"
+            target.write_text(text, encoding="utf-8")
+            total += target.stat().st_size
+        copy += 1
+    return total
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="pf-bench-"))
+    try:
+        corpus = work / "transcripts"
+        corpus.mkdir()
+        size = make_corpus(corpus)
+        config, _ = load_data_config(REPO / "configs/data/default.yaml")
+        config = config.model_copy(update={
+            "transcripts": [str(corpus)], "personas": [str(REPO / "samples/personas")],
+            "out": str(work / "out"), "max_leak_ngram": 10**6})
+        start = time.perf_counter()
+        result = build_dataset(config)
+        seconds = time.perf_counter() - start
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    mb = size / 1e6
+    row = {
+        "benchmark": "data_build",
+        "date": date.today().isoformat(),
+        "host": socket.gethostname(),
+        "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
+        "transcript_mb": round(mb, 3),
+        "records": len(result.train) + len(result.eval),
+        "seconds": round(seconds, 2),
+        "seconds_per_mb": round(seconds / mb, 2),
+        "target_seconds_per_mb": 10.0,
+        "target_met": seconds / mb < 10.0,
+    }
+    results = REPO / "bench" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"{row['date']}-{row['host']}-data_build.json").write_text(json.dumps(row, indent=2) + "\n")
+    print("| transcript MB | records | seconds | s per MB | target (< 10 s/MB) |")
+    print("|---:|---:|---:|---:|---|")
+    print(f"| {mb:.2f} | {row['records']} | {seconds:.2f} | {row['seconds_per_mb']:.2f} | "
+          f"{'met' if row['target_met'] else 'MISSED'} |")
+
+
+if __name__ == "__main__":
+    main()
