@@ -81,6 +81,79 @@ class DataConfig(Section):
         return self
 
 
+# -------------------------------------------------------------------------------------------- train
+class ModelSection(Section):
+    name: str = Field(description="hub id, local folder, gguf:PATH, or an embedded pkg: model")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    quantization: Literal["none", "4bit", "8bit"] = "none"
+    attn: Literal["auto", "sdpa", "flash_attention_2", "eager"] = "auto"
+    gradient_checkpointing: bool = False
+    trust_remote_code: bool = False
+    revision: str | None = None
+
+
+class DataSection(Section):
+    path: str = Field(description="a dataset folder (train.jsonl, eval.jsonl) or one .jsonl file")
+    format: Literal["auto", "prompt_completion", "messages"] = "auto"
+    prompt_style: Literal["auto", "plain", "chat"] = "auto"
+    max_length: int = Field(512, ge=16)
+    validation_fraction: float = Field(0.05, ge=0, lt=0.5)
+
+
+class LoraSection(Section):
+    r: int = Field(16, ge=1)
+    alpha: float = Field(32, gt=0)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    use_dora: bool = False
+    use_rslora: bool = False
+
+
+class TrainSection(Section):
+    epochs: float = Field(3, gt=0)
+    max_steps: int = Field(0, ge=0, description="> 0 wins over epochs")
+    batch_size: int = Field(4, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    lr: float = Field(2e-4, gt=0)
+    scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "cosine"
+    warmup_ratio: float = Field(0.03, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    seed: int = 0
+    packing: bool = True
+    eval_every: int = Field(0, ge=0, description="steps between validation passes; 0 = once per epoch")
+    save_every: int = Field(0, ge=0, description="steps between checkpoints; 0 = once per epoch")
+    save_total_limit: int = Field(2, ge=1)
+    early_stopping_patience: int = Field(0, ge=0, description="validation passes without improvement; 0 = off")
+    logging_steps: int = Field(1, ge=1)
+    grad_spike_factor: float = Field(50.0, gt=1, description="stop when a grad norm exceeds this × running median")
+    threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = all cores")
+
+
+class EvalSection(Section):
+    max_new_tokens: int = Field(160, ge=1)
+    temperature: float = Field(0.0, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    batch_size: int = Field(8, ge=1)
+    max_samples: int = Field(0, ge=0, description="0 = all")
+    seed: int = 0
+
+
+class OutputSection(Section):
+    dir: str = "outputs/runs"
+    name: str | None = None
+
+
+class TrainConfig(Section):
+    model: ModelSection
+    data: DataSection
+    lora: LoraSection = Field(default_factory=LoraSection)
+    train: TrainSection = Field(default_factory=TrainSection)
+    eval: EvalSection = Field(default_factory=EvalSection)
+    output: OutputSection = Field(default_factory=OutputSection)
+
+
 # --------------------------------------------------------------------------------------- machinery
 def _submodel(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -113,9 +186,25 @@ def _all_keys(cls: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[
     return keys
 
 
+# Names other tools use for our keys.
+SYNONYMS = {
+    "rank": "r", "lora_r": "r", "lora_alpha": "alpha", "lora_dropout": "dropout", "learning_rate": "lr",
+    "num_epochs": "epochs", "num_train_epochs": "epochs", "gradient_accumulation_steps": "grad_accum",
+    "per_device_train_batch_size": "batch_size", "lr_scheduler_type": "scheduler", "model_name": "name",
+    "torch_dtype": "dtype", "attn_implementation": "attn", "max_seq_length": "max_length",
+    "dataset_path": "path", "output_dir": "dir", "seq_len": "max_length",
+}
+
+
 def unknown_key_hint(cls: type[BaseModel], section: tuple[str, ...], key: str) -> str:
     """'did you mean ...' for a key unknown in ``section``: the closest key there, or the section it belongs to."""
     everywhere = _all_keys(cls)
+    synonym = SYNONYMS.get(key)
+    if synonym is not None:
+        owner = next((k for k in everywhere if k[-1] == synonym and k[:-1] == section), None) or next(
+            (k for k in everywhere if k[-1] == synonym), None)
+        if owner is not None:
+            return f"did you mean '{'.'.join(owner)}'?"
     elsewhere = [k for k in everywhere if k[-1] == key and k[:-1] != section]
     if elsewhere:
         target = ".".join(elsewhere[0])
@@ -126,9 +215,10 @@ def unknown_key_hint(cls: type[BaseModel], section: tuple[str, ...], key: str) -
     close = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
     if close:
         return f"did you mean '{'.'.join(section + (close[0],))}'?"
-    close = difflib.get_close_matches(key, [k[-1] for k in everywhere], n=1, cutoff=0.6)
+    leaves = [k for k in everywhere if _model_at(cls, k) is None]
+    close = difflib.get_close_matches(key, [k[-1] for k in leaves], n=1, cutoff=0.75)
     if close:
-        full = next(k for k in everywhere if k[-1] == close[0])
+        full = next(k for k in leaves if k[-1] == close[0])
         return f"did you mean '{'.'.join(full)}'?"
     return f"known keys here: {', '.join(names)}" if names else "remove it"
 
@@ -192,3 +282,18 @@ def load_data_config(path: Path | None, overrides: list[str] | None = None) -> t
         data = apply_overrides(data, overrides or [])
     config = validate_config(DataConfig, data, doc, label="data config")
     return config, doc
+
+
+def load_train_config(path: Path, overrides: list[str] | None = None) -> tuple[TrainConfig, list[str]]:
+    """Load a training config; a flat config written for the original pipeline is mapped (notes returned)."""
+    from personaforge.legacy import is_legacy_config, map_legacy_config
+
+    doc = load_yaml(path)
+    data = doc.data
+    notes: list[str] = []
+    if isinstance(data, dict) and is_legacy_config(data):
+        data, notes = map_legacy_config(data, doc)
+        doc = None  # mapped keys no longer have lines of their own
+    if isinstance(data, dict):
+        data = apply_overrides(data, overrides or [])
+    return validate_config(TrainConfig, data, doc, label=str(path)), notes

@@ -16,16 +16,9 @@ from pathlib import Path
 from personaforge.config import TeacherConfig
 from personaforge.errors import PersonaForgeError
 from personaforge.fileio import atomic_write_text
+from personaforge.home import personaforge_home
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-
-
-def default_home() -> Path:
-    home = os.environ.get("PERSONAFORGE_HOME")
-    if home:
-        return Path(home)
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "personaforge"
 
 
 def completions_url(url: str) -> str:
@@ -41,7 +34,7 @@ class TeacherClient:
     def __init__(self, config: TeacherConfig) -> None:
         self.config = config
         self.url = completions_url(config.url)
-        self.cache_dir = Path(config.cache_dir) if config.cache_dir else default_home() / "teacher-cache"
+        self.cache_dir = Path(config.cache_dir) if config.cache_dir else personaforge_home() / "teacher-cache"
         self.requests = 0
         self.cache_hits = 0
 
