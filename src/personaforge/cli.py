@@ -22,6 +22,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
                   help="Turn interview and documentary transcripts into LLMs that speak as the people in them.")
 data_app = typer.Typer(no_args_is_help=True, help="Build, check and inspect persona datasets.")
 app.add_typer(data_app, name="data")
+runs_app = typer.Typer(no_args_is_help=True, help="List, inspect and remove training runs.")
+app.add_typer(runs_app, name="runs")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -189,6 +191,119 @@ def data_speakers(
         card = f"{row['card']} ({row['role']})" if row["card"] else ("-" if roster else "")
         table.add_row(row["label"], str(row["turns"]), str(row["words"]), card, ", ".join(row["files"]))
     console.print(table)
+
+
+RUNS_DIR_HELP = "Folder that holds the runs (output.dir)."
+
+
+@app.command("train")
+def train_command(
+    config: Annotated[Optional[Path], typer.Argument(help="Training config YAML.")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value overrides, e.g. train.epochs=2 lora.r=8")] = None,
+    resume: Annotated[Optional[str], typer.Option("--resume", help="Continue RUN from its last checkpoint.")] = None,
+    runs_dir: Annotated[Path, typer.Option(help=RUNS_DIR_HELP)] = Path("outputs/runs"),
+) -> None:
+    """Fine-tune a model with LoRA on a built dataset; prints `run: PATH` last."""
+    from personaforge.config import load_train_config
+    from personaforge.train import RunFailed, resume as resume_run, train
+
+    def log(message: str) -> None:
+        err_console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+    try:
+        if resume is not None:
+            if config is not None:
+                raise PersonaForgeError("--resume RUN takes no CONFIG: the run keeps the config it started with")
+            run = resume_run(resume, runs_dir, log=log)
+        else:
+            if config is None:
+                raise PersonaForgeError("give a training config, e.g. persona train configs/train/smollm2_135m_instruct.yaml")
+            cfg, notes = load_train_config(config, overrides or [])
+            for note in notes:
+                log(f"note: {note}")
+            run = train(cfg, config.stem, log=log)
+    except RunFailed as failed:
+        sys.stderr.write(f"error: {failed}\n")
+        print(f"run: {display_path(failed.run.path)}")
+        raise typer.Exit(1)
+    status = run.status
+    if status != "finished":
+        log(f"{status}: {run.message or ''}")
+    print(f"run: {display_path(run.path)}")
+
+
+@app.command("merge")
+def merge_command(
+    run: Annotated[str, typer.Argument(help="Run folder, run name, or 'latest'.")],
+    runs_dir: Annotated[Path, typer.Option(help=RUNS_DIR_HELP)] = Path("outputs/runs"),
+) -> None:
+    """Merge a run's LoRA adapter into the base weights (checked against the adapter model)."""
+    from personaforge.merge import MergeCheckFailed, merge_run
+    from personaforge.train.run import resolve_run
+
+    try:
+        result = merge_run(resolve_run(run, runs_dir), log=lambda m: err_console.print(m, markup=False))
+    except MergeCheckFailed as failed:
+        sys.stderr.write(f"error: {failed}\n")
+        raise typer.Exit(1)
+    print(f"merged: {display_path(result.path)} (max |Δ logit| {result.max_abs_diff:.2e}, tolerance {result.tolerance})")
+
+
+@runs_app.command("list")
+def runs_list(runs_dir: Annotated[Path, typer.Option(help=RUNS_DIR_HELP)] = Path("outputs/runs")) -> None:
+    """Every run with its status (stale = killed while running), model, date and final loss."""
+    from personaforge.train.run import list_runs
+
+    runs = list_runs(runs_dir)
+    if not runs:
+        print(f"no runs in {display_path(runs_dir)}")
+        return
+    table = Table(title=f"runs in {display_path(runs_dir)}")
+    for column in ("run", "status", "model", "started", "loss", "eval loss"):
+        table.add_column(column)
+    for item in runs:
+        metrics = item.read_json("train_metrics.json")
+        started = item.read_json("status.json").get("started", "")
+        model = (item.config.get("model") or {}).get("name", "?")
+        loss = metrics.get("final_loss")
+        eval_loss = metrics.get("eval_loss")
+        table.add_row(item.name, item.status, model, started.replace("T", " "),
+                      f"{loss:.4f}" if isinstance(loss, float) else "", f"{eval_loss:.4f}" if isinstance(eval_loss, float) else "")
+    console.print(table)
+
+
+@runs_app.command("show")
+def runs_show(run: Annotated[str, typer.Argument(help="Run folder, run name, or 'latest'.")],
+              runs_dir: Annotated[Path, typer.Option(help=RUNS_DIR_HELP)] = Path("outputs/runs")) -> None:
+    """Status, config and metrics of one run."""
+    import json
+
+    from personaforge.train.run import resolve_run
+
+    item = resolve_run(run, runs_dir)
+    print(f"run: {display_path(item.path)}")
+    print(f"status: {item.status}" + (f" ({item.message})" if item.message else ""))
+    metrics = item.read_json("train_metrics.json")
+    metrics.pop("loss_history", None)
+    for name in ("env.json", "data.json"):
+        data = item.read_json(name)
+        if data:
+            print(f"{name}: {json.dumps(data, ensure_ascii=False)}")
+    if metrics:
+        print(f"train_metrics.json: {json.dumps(metrics)}")
+    checkpoint = item.last_checkpoint()
+    print(f"last checkpoint: {checkpoint.name if checkpoint else 'none'}")
+
+
+@runs_app.command("rm")
+def runs_rm(run: Annotated[str, typer.Argument(help="Run folder or run name.")],
+            runs_dir: Annotated[Path, typer.Option(help=RUNS_DIR_HELP)] = Path("outputs/runs")) -> None:
+    """Delete a run folder (not while it is running)."""
+    from personaforge.train.run import remove_run, resolve_run
+
+    item = resolve_run(run, runs_dir)
+    remove_run(item)
+    print(f"removed: {display_path(item.path)}")
 
 
 def main() -> None:

@@ -52,3 +52,98 @@ def plain_stop_strings(names: Sequence[str]) -> list[str]:
     """Where a generated plain-style answer ends: the next Human turn or any persona's turn."""
     return [f"\n\n{HUMAN}:"] + [f"\n\n{name}:" for name in names]
 
+
+
+# ------------------------------------------------------------------------------------ model-facing format
+# A model without a chat template gets this one (ChatML); it is saved with the run so every later stage
+# renders the same text.
+DEFAULT_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """One record in structured form: what both styles render from."""
+
+    system: str
+    name: str
+    history: tuple[Exchange, ...]
+    question: str
+    answer: str | None = None
+
+    def without_oldest(self) -> "Conversation":
+        return Conversation(self.system, self.name, self.history[1:], self.question, self.answer)
+
+
+def conversation_from_record(record: dict) -> Conversation | None:
+    """Structured form of a record that has ``messages`` and a ``persona``; None for prompt/completion-only files."""
+    messages = record.get("messages")
+    name = record.get("persona")
+    if not isinstance(messages, list) or not name or len(messages) < 2:
+        return None
+    system = messages[0]["content"] if messages[0]["role"] == "system" else ""
+    turns = messages[1:] if system else messages
+    answer = turns[-1]["content"] if turns[-1]["role"] == "assistant" else None
+    if answer is not None:
+        turns = turns[:-1]
+    if not turns or turns[-1]["role"] != "user":
+        return None
+    pairs = turns[:-1]
+    history = tuple(Exchange(pairs[i]["content"], pairs[i + 1]["content"]) for i in range(0, len(pairs) - 1, 2))
+    return Conversation(system, str(name), history, turns[-1]["content"], answer)
+
+
+@dataclass(frozen=True)
+class PromptFormat:
+    """The exact prompt style a run trains with; saved into the run and reused by eval, chat and export."""
+
+    style: str  # "plain" | "chat"
+    chat_template: str | None = None  # chat style only: the Jinja template used
+    eos_token: str | None = None
+
+    def to_json(self) -> dict:
+        return {"style": self.style, "chat_template": self.chat_template, "eos_token": self.eos_token}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "PromptFormat":
+        return cls(style=data["style"], chat_template=data.get("chat_template"), eos_token=data.get("eos_token"))
+
+    def render(self, conversation: Conversation, tokenizer=None) -> tuple[str, str | None]:
+        """(prompt text, completion text or None). The completion ends where the model must stop."""
+        if self.style == "plain":
+            prompt = plain_prompt(conversation.system, conversation.name, conversation.question, conversation.history)
+            return prompt, None if conversation.answer is None else plain_completion(conversation.answer)
+        messages = chat_messages(conversation.system, conversation.question, conversation.history)
+        prompt = tokenizer.apply_chat_template(messages, chat_template=self.chat_template, tokenize=False,
+                                               add_generation_prompt=True)
+        if conversation.answer is None:
+            return prompt, None
+        full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": conversation.answer.strip()}],
+                                             chat_template=self.chat_template, tokenize=False)
+        if full.startswith(prompt):
+            # Keep the template's end-of-turn marker (it is what generation stops on), drop trailing newlines.
+            return prompt, full[len(prompt):].rstrip("\n")
+        return prompt, conversation.answer.strip()
+
+    def stop_strings(self, names: Sequence[str]) -> list[str]:
+        return plain_stop_strings(names) if self.style == "plain" else []
+
+
+def choose_prompt_format(requested: str, tokenizer, has_messages: bool, has_plain: bool) -> PromptFormat:
+    """auto: the model's chat template when it has one (and records have messages), else the plain style."""
+    from personaforge.errors import PersonaForgeError
+
+    template = getattr(tokenizer, "chat_template", None)
+    style = requested
+    if requested == "auto":
+        style = "chat" if (template and has_messages) or not has_plain else "plain"
+    if style == "chat" and not has_messages:
+        raise PersonaForgeError("data.prompt_style: chat needs records with 'messages'; this dataset has only"
+                                " prompt/completion — use prompt_style: plain")
+    if style == "plain" and not has_plain and not has_messages:
+        raise PersonaForgeError("data.prompt_style: plain needs 'prompt'/'completion' (or 'messages' + 'persona')")
+    if style == "chat":
+        return PromptFormat("chat", template or DEFAULT_CHAT_TEMPLATE, tokenizer.eos_token)
+    return PromptFormat("plain", None, tokenizer.eos_token)

@@ -80,14 +80,20 @@ def test_speaker_and_text_are_stripped_and_cleaned():
 
 
 def test_items_with_empty_text_or_speaker_are_skipped():
-    t = parse_json('[{"speaker": "A", "text": "[Applause]"},\n{"speaker": " ", "text": "x"},\n{"speaker": "B", "text": "y"}]')
+    t = parse_json(
+        '[{"speaker": "A", "text": "[Applause]"},\n{"speaker": " ", "text": "x"},\n{"speaker": "B", "text": "y"}]'
+    )
     assert rows(t) == [("B", "y", None, 3)]
 
 
 def test_jsonl_keeps_line_numbers_and_skips_blank_lines():
     t = parse_file(FIXTURES / "turns.jsonl")
     assert t.format == "jsonl"
-    assert rows(t) == [("Anna", "First line.", 62.0, 1), ("Bob", "Third line.", 4.0, 3), ("Anna", "Fourth line.", None, 4)]
+    assert rows(t) == [
+        ("Anna", "First line.", 62.0, 1),
+        ("Bob", "Third line.", 4.0, 3),
+        ("Anna", "Fourth line.", None, 4),
+    ]
 
 
 def test_invalid_json_names_its_line():
@@ -134,25 +140,19 @@ def test_jsonl_item_that_is_not_an_object_is_an_error():
         parse_jsonl("[1, 2]\n")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="jsonfmt.parse_json(): for an object with a 'turns' list, _item_lines() is given no array start, so every "
-    "turn gets line 1 even when each item is on its own line",
-)
 def test_json_object_with_turns_list_keeps_each_items_line():
-    t = parse_json('{"title": "x",\n "turns": [\n  {"speaker": "A", "text": "one"},\n  {"speaker": "B", "text": "two"}\n]}\n')
+    t = parse_json(
+        '{"title": "x",\n "turns": [\n  {"speaker": "A", "text": "one"},\n  {"speaker": "B", "text": "two"}\n]}\n'
+    )
     assert rows(t) == [("A", "one", None, 3), ("B", "two", None, 4)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="jsonfmt.parse_json(): uses raw_decode() and ignores what follows the document, so text after the JSON "
-    "(a second array, stray words) is silently dropped instead of reported as invalid JSON",
-)
 @pytest.mark.parametrize(
     "document",
-    ['[{"speaker": "A", "text": "t"}] trailing words', '[{"speaker": "A", "text": "t"}]\n[{"speaker": "B", "text": "u"}]'],
+    [
+        '[{"speaker": "A", "text": "t"}] trailing words',
+        '[{"speaker": "A", "text": "t"}]\n[{"speaker": "B", "text": "u"}]',
+    ],
 )
 def test_json_trailing_data_is_invalid_json(document):
     with pytest.raises(PersonaForgeError, match=r"^x\.json:\d+: invalid JSON"):
@@ -162,12 +162,6 @@ def test_json_trailing_data_is_invalid_json(document):
 BIG_INT = "1" + "0" * 400  # parses as a Python int too large for a float
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="jsonfmt._turn(): float(start) on an integer start beyond float range raises OverflowError "
-    "(int too large to convert to float) instead of PersonaForgeError",
-)
 @pytest.mark.parametrize("parse", [parse_json, parse_jsonl], ids=["json", "jsonl"])
 def test_huge_integer_start_is_a_persona_forge_error(parse):
     text = f'{{"speaker": "A", "text": "t", "start": {BIG_INT}}}'
@@ -175,12 +169,6 @@ def test_huge_integer_start_is_a_persona_forge_error(parse):
         parse(f"[{text}]" if parse is parse_json else text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="jsonfmt: an integer literal with more than 4300 digits makes json raise ValueError "
-    "(Exceeds the limit (4300 digits) for integer string conversion), which is not a JSONDecodeError and escapes",
-)
 @pytest.mark.parametrize("parse", [parse_json, parse_jsonl], ids=["json", "jsonl"])
 def test_integer_literal_over_4300_digits_is_a_persona_forge_error(parse):
     text = '{"speaker": "A", "text": "t", "start": 1' + "0" * 5000 + "}"
@@ -188,24 +176,12 @@ def test_integer_literal_over_4300_digits_is_a_persona_forge_error(parse):
         parse(f"[{text}]" if parse is parse_json else text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="jsonfmt: deeply nested JSON ('[' * 100000) makes the json decoder raise RecursionError, "
-    "which escapes instead of PersonaForgeError",
-)
 @pytest.mark.parametrize("parse", [parse_json, parse_jsonl], ids=["json", "jsonl"])
 def test_deeply_nested_json_is_a_persona_forge_error(parse):
     with pytest.raises(PersonaForgeError):
         parse("[" * 100_000 + "]" * 100_000)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="jsonfmt._turn(): a NaN / Infinity start (accepted by Python's json) is kept as float nan/inf; "
-    "it should be rejected (PersonaForgeError) or treated as no start",
-)
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
 def test_non_finite_start_is_rejected_or_dropped(value):
     try:
@@ -216,12 +192,6 @@ def test_non_finite_start_is_rejected_or_dropped(value):
     assert start is None or math.isfinite(start)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeEncodeError,
-    reason="jsonfmt: a lone surrogate escape ('\\ud800') in a JSON string ends up in Turn.text, which then cannot "
-    "be encoded as UTF-8 when the dataset is written (UnicodeEncodeError downstream)",
-)
 def test_lone_surrogate_escape_does_not_reach_the_text():
     try:
         t = parse_json('[{"speaker": "A", "text": "bad \\ud800 char"}]')

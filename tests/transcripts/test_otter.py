@@ -189,12 +189,6 @@ def test_fixture_file_parses_to_exact_turns():
     assert t.warnings == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="otter.py: a speech line ending in a time that follows a blank line (a paragraph break inside a turn) "
-    "counts as a 'proper' label, so 'See you at 10:30' becomes a turn by speaker 'See you at' starting at 630 s "
-    "(its time is even later than the next real label, 00:09)",
-)
 def test_speech_line_ending_in_a_time_after_a_paragraph_break_is_not_a_label():
     t = otter("Jasper Holm  00:04\nHello there.\n\nSee you at 10:30\nand more.\n\nMira Vos  00:09\nOk.\n")
     assert rows(t) == [("Jasper Holm", "Hello there.\nSee you at 10:30 and more.", 4.0, 1), ("Mira Vos", "Ok.", 9.0, 7)]

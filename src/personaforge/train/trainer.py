@@ -1,0 +1,125 @@
+"""The HF Trainer, set up for personaforge: labelled-positions-only loss, packing collator, callbacks."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+from transformers.integrations import TensorBoardCallback
+
+from personaforge.config import TrainConfig
+from personaforge.train.callbacks import InterruptCallback, RichProgressCallback, WatchdogCallback
+from personaforge.train.collate import PackedCollator, PaddedCollator
+from personaforge.train.loss import labelled_loss_sum
+
+
+class ExampleDataset(torch.utils.data.Dataset):
+    def __init__(self, examples) -> None:
+        self.examples = examples
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index):
+        return self.examples[index]
+
+
+class PersonaTrainer(Trainer):
+    """Trainer whose loss runs the lm_head only on labelled positions and counts real tokens."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # We normalise by the token count of the whole accumulated step ourselves (num_items_in_batch),
+        # so the Trainer must count labels and must not divide by grad_accum again.
+        self.model_accepts_loss_kwargs = True
+        self.real_tokens = 0
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if model.training:
+            mask = inputs.get("attention_mask")
+            self.real_tokens += int(mask.sum()) if mask is not None else inputs["input_ids"].numel()
+        total, count = labelled_loss_sum(model, inputs)
+        if num_items_in_batch is not None:
+            loss = total / num_items_in_batch
+            if self.args.average_tokens_across_devices and self.args.world_size > 1:
+                loss = loss * self.args.world_size  # DDP averages gradients across ranks
+        else:
+            loss = total / max(count, 1)
+        return (loss, {"loss": loss.detach()}) if return_outputs else loss
+
+
+def training_arguments(cfg: TrainConfig, output_dir: str, *, device: torch.device, dtype: torch.dtype,
+                       has_validation: bool) -> TrainingArguments:
+    t = cfg.train
+    eval_strategy = "no" if not has_validation else ("steps" if t.eval_every else "epoch")
+    save_strategy = "steps" if t.save_every else "epoch"
+    early = bool(t.early_stopping_patience and has_validation)
+    if early and (eval_strategy, save_strategy) == ("steps", "steps") and t.save_every % t.eval_every:
+        save_every = t.eval_every  # best-model tracking needs a checkpoint at every evaluation
+    else:
+        save_every = t.save_every
+    if early and eval_strategy != save_strategy:
+        save_strategy, save_every = eval_strategy, t.eval_every
+    cpu = device.type == "cpu"
+    return TrainingArguments(
+        output_dir=output_dir,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.grad_accum,
+        learning_rate=t.lr,
+        lr_scheduler_type=t.scheduler,
+        warmup_steps=t.warmup_ratio,
+        weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm,
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps if t.max_steps > 0 else -1,
+        seed=t.seed,
+        data_seed=t.seed,
+        logging_steps=t.logging_steps,
+        eval_strategy=eval_strategy,
+        eval_steps=t.eval_every or None,
+        save_strategy=save_strategy,
+        save_steps=save_every or None,
+        save_total_limit=t.save_total_limit,
+        load_best_model_at_end=early,
+        metric_for_best_model="eval_loss" if early else None,
+        greater_is_better=False if early else None,
+        bf16=dtype == torch.bfloat16 and not cpu,
+        fp16=dtype == torch.float16,  # loss scaling for GPUs without bf16 (the original pipeline's RTX 8000)
+        use_cpu=cpu,
+        ddp_backend="gloo" if cpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
+        gradient_checkpointing=cfg.model.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.model.gradient_checkpointing else None,
+        report_to="none",
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        prediction_loss_only=True,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=not cpu,
+        optim="adamw_torch",
+    )
+
+
+def build_trainer(model, tokenizer, train_examples, validation_examples, cfg: TrainConfig, output_dir: str,
+                  logs_dir: str, *, device: torch.device, dtype: torch.dtype):
+    args = training_arguments(cfg, output_dir, device=device, dtype=dtype, has_validation=bool(validation_examples))
+    collator = PackedCollator() if cfg.train.packing else PaddedCollator(tokenizer.pad_token_id)
+    interrupt = InterruptCallback()
+    trainer = PersonaTrainer(
+        model=model,
+        args=args,
+        train_dataset=ExampleDataset(train_examples),
+        eval_dataset=ExampleDataset(validation_examples) if validation_examples else None,
+        data_collator=collator,
+    )
+    trainer.add_callback(RichProgressCallback(lambda: trainer.real_tokens))
+    trainer.add_callback(WatchdogCallback(cfg.train.grad_spike_factor))
+    trainer.add_callback(interrupt)
+    if trainer.is_world_process_zero():
+        from torch.utils.tensorboard import SummaryWriter
+
+        trainer.add_callback(TensorBoardCallback(SummaryWriter(log_dir=logs_dir)))
+    if args.load_best_model_at_end:
+        trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=cfg.train.early_stopping_patience))
+    return trainer, interrupt
