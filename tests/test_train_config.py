@@ -365,13 +365,18 @@ def test_accelerate_config_loads_with_accelerate(path):
 
 
 PROBE = """\
+import sys
+from pathlib import Path
+
 import torch
 from accelerate import Accelerator
 
 accelerator = Accelerator(cpu=True)  # what personaforge asks for when there is no GPU
 total = accelerator.reduce(torch.tensor([accelerator.process_index + 1.0]), reduction="sum")
-print(f"rank {accelerator.process_index} of {accelerator.num_processes}: {accelerator.distributed_type.value} "
-      f"{accelerator.state.backend} {total.item():g}", flush=True)
+Path(sys.argv[1], f"rank{accelerator.process_index}.txt").write_text(
+    f"{accelerator.num_processes} {accelerator.distributed_type.value} {accelerator.state.backend} {total.item():g}")
+# Without this, gloo sometimes aborts at exit ("terminate called without an active exception").
+accelerator.end_training()
 """
 
 
@@ -388,8 +393,9 @@ def test_cpu_ddp_config_starts_two_gloo_processes(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--config_file",
                              str(REPO / "configs" / "accelerate" / "cpu_ddp.yaml"), "--main_process_port",
-                             str(_free_port()), str(probe)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=300)
+                             str(_free_port()), str(probe), str(tmp_path)], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    lines = sorted(line for line in result.stdout.splitlines() if line.startswith("rank "))
-    assert lines == ["rank 0 of 2: MULTI_CPU gloo 3", "rank 1 of 2: MULTI_CPU gloo 3"]
+    ranks = sorted(tmp_path.glob("rank*.txt"))
+    assert [p.name for p in ranks] == ["rank0.txt", "rank1.txt"]
+    assert {p.read_text() for p in ranks} == {"2 MULTI_CPU gloo 3"}  # two workers, one all-reduce over gloo

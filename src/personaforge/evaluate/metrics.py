@@ -5,14 +5,24 @@ results (it used the Hub's ``evaluate`` rouge and bleu, which need the network; 
 definitions with ``rouge_score`` and ``sacrebleu`` offline). Ours follow. :data:`DEFINITIONS` states each
 one in a sentence; it is written into metrics.json next to the numbers.
 
+Where we differ from ``evaluate`` (knowingly, in edge cases only):
+
+* its rouge by default reported the median of 1,000 unseeded bootstrap means (``BootstrapAggregator``
+  "mid"), which differs from the plain mean we report by random noise (up to about 0.002 on 62
+  samples, measured), so its published ROUGE figures carry that much jitter;
+* its bleu raised ZeroDivisionError when every prediction (or reference) was empty; ours is 0;
+* sacrebleu strips trailing whitespace before 13a tokenization, so a text ending in "-\n" keeps its
+  hyphen ("foo-") where evaluate's tokenizer removed it with the line break ("foo").
+
 An empty prediction is a valid sample: it scores 0 on every metric except ``exact_match`` against an
 empty reference.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -49,7 +59,7 @@ DEFINITIONS: dict[str, str] = {
     "(sacrebleu; equal to the original pipeline's evaluate bleu); 0 when any n-gram order has no match.",
     "chrf": "Corpus chrF on a 0-1 scale (sacrebleu CHRF defaults: character n-grams up to 6, beta 2).",
     "semantic_similarity": "Mean over samples of the cosine similarity of all-MiniLM-L6-v2 sentence embeddings "
-    "(mean-pooled, normalised) of prediction and reference; 0 when either is empty.",
+    "(mean-pooled, normalised, first 256 word pieces) of prediction and reference; 0 when either is empty.",
     "length_ratio": "Mean over samples of prediction words / reference words (whitespace words; a reference "
     "with no words counts as 1).",
     "distinct_1": "Unique word unigrams / all word unigrams over all predictions together (lower-cased "
@@ -59,6 +69,14 @@ DEFINITIONS: dict[str, str] = {
     "sentence_bleu": "BLEU of one sample (13a tokenization, exponential smoothing, effective order), 0-1; "
     "for ranking samples only, the aggregate is corpus bleu.",
     "sentence_chrf": "chrF of one sample, 0-1; for ranking samples only, the aggregate is corpus chrf.",
+    # attribution.py computes these; they live here so metrics.json takes every definition from one dict.
+    "attribution_accuracy": "Share of answers that a TF-IDF (word 1-2-grams + character 2-5-grams) linear SVM, "
+    "trained on the training completions, labels with the persona they were generated for.",
+    "attribution_macro_f1": "Unweighted mean over personas of the attribution classifier's F1.",
+    "blending_index": "(B - W) / (1 - W) over all-MiniLM-L6-v2 cosines, where B is the mean cosine between "
+    "different personas' answers to the same question and W the mean cosine between one persona's answers "
+    "to different questions: 1 when every persona gives the same answer, 0 when answers to the same "
+    "question are no more alike across personas than one persona's unrelated answers; lower is more distinct.",
 }
 
 
@@ -94,7 +112,7 @@ def distinct_n(predictions: Sequence[str], order: int) -> float:
 
 # ---------------------------------------------------------------------------------------------- rouge
 
-@lru_cache(maxsize=None)
+@cache
 def _rouge_scorer(use_stemmer: bool) -> rouge_scorer.RougeScorer:
     # split_summaries=False: rougeLsum splits at newlines, as evaluate's rouge does.
     return rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=use_stemmer, split_summaries=False)
@@ -121,6 +139,8 @@ def _segment_stats(metric: BLEU | CHRF, predictions: Sequence[str], references: 
     Corpus BLEU and chrF are functions of these rows summed, so a bootstrap resample only re-sums rows
     instead of re-tokenizing the corpus (this is also how sacrebleu's own significance tests work).
     """
+    # Private methods, but sacrebleu's own bootstrap uses them and they are stable across 2.x (pinned <3);
+    # tests compare the results with the public corpus_bleu / corpus_chrf.
     stats = metric._extract_corpus_statistics(list(predictions), [list(references)])
     return np.asarray(stats, dtype=np.int64).reshape(len(predictions), -1)
 
@@ -179,7 +199,7 @@ class Embedder:
         missing = sorted({t for t in texts if t not in self._cache}, key=len)
         for start in range(0, len(missing), self.batch_size):
             chunk = missing[start:start + self.batch_size]
-            for text, vector in zip(chunk, self._encode(chunk)):
+            for text, vector in zip(chunk, self._encode(chunk), strict=True):
                 self._cache[text] = vector
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
@@ -211,11 +231,13 @@ def default_embedder() -> Embedder:
 def semantic_similarities(
     predictions: Sequence[str], references: Sequence[str], embedder: Embedder | None = None
 ) -> list[float]:
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
     embedder = embedder or default_embedder()
     preds, refs = embedder.embed(predictions), embedder.embed(references)
     cosines = (preds * refs).sum(axis=1)
     # An empty text still embeds to some vector; an empty answer must score 0, not its chance cosine.
-    return [float(c) if p.strip() and r.strip() else 0.0 for c, p, r in zip(cosines, predictions, references)]
+    return [float(c) if p.strip() and r.strip() else 0.0 for c, p, r in zip(cosines, predictions, references, strict=True)]
 
 
 # ---------------------------------------------------------------------------------------- public API
@@ -242,7 +264,7 @@ def score_samples(
     sentence_bleu = _sentence_bleu()
     similarities = semantic_similarities(predictions, references, embedder)
     samples = []
-    for i, (pred, ref) in enumerate(zip(predictions, references)):
+    for i, (pred, ref) in enumerate(zip(predictions, references, strict=True)):
         rouges = rouge(pred, ref, use_stemmer)
         samples.append({
             "exact_match": exact_match(pred, ref),
@@ -261,14 +283,34 @@ def _summed(metric: BLEU | CHRF, stats: np.ndarray) -> Callable[[np.ndarray], fl
 
 
 def _distinct(predictions: Sequence[str], order: int) -> Callable[[np.ndarray], float]:
-    # n-grams become integer ids once, so each resample is a concatenate + unique.
-    ids: dict[tuple[str, ...], int] = {}
-    per_sample = [np.array([ids.setdefault(g, len(ids)) for g in _ngrams(_words(p), order)], dtype=np.int64)
-                  for p in predictions]
+    """distinct-n as a resamplable statistic, linearised with jackknife pseudo-values.
+
+    Recomputing distinct-n on a resample is biased: about a third of a resample's answers are repeats,
+    which add n-grams but no new ones (measured on 62 synthetic answers: distinct-2 of 0.99 resampled to
+    0.54-0.72). Instead each sample gets its jackknife pseudo-value ``N*d - (N-1)*d_without_it``, and a
+    resample's value is ``d + mean(pseudo[indices]) - mean(pseudo)``: exactly d on the full set, and a
+    spread matching the jackknife standard error. Simulated with 62 Zipf-worded answers per eval set: the
+    intervals' spread was 7-12% above the true spread over 300 fresh eval sets, and they covered the true
+    mean 95% (distinct-1) and 97.5% (distinct-2) of 40 times; recomputing on resamples was 1.5-4 times
+    too wide and excluded the estimate itself.
+    """
+    grams = [_ngrams(_words(p), order) for p in predictions]
+    counts: Counter[tuple[str, ...]] = Counter(chain.from_iterable(grams))
+    total, unique = counts.total(), len(counts)
+    full = unique / total if total else 0.0
+    size = len(predictions)
+    pseudo = np.empty(size)
+    for i, sample_grams in enumerate(grams):
+        own = Counter(sample_grams)
+        # Leaving sample i out loses exactly the n-grams that occur nowhere else.
+        rest_total = total - len(sample_grams)
+        rest_unique = unique - sum(1 for g, c in own.items() if counts[g] == c)
+        without = rest_unique / rest_total if rest_total else 0.0
+        pseudo[i] = size * full - (size - 1) * without
+    offset = full - float(pseudo.mean())
 
     def compute(indices: np.ndarray) -> float:
-        grams = np.concatenate([per_sample[i] for i in indices])
-        return len(np.unique(grams)) / len(grams) if len(grams) else 0.0
+        return float(pseudo[indices].mean()) + offset
 
     return compute
 
@@ -281,9 +323,8 @@ def corpus_statistics(predictions: Sequence[str], references: Sequence[str]) -> 
     return {
         "bleu": CorpusStatistic(size, _summed(bleu, _segment_stats(bleu, predictions, references))),
         "chrf": CorpusStatistic(size, _summed(chrf, _segment_stats(chrf, predictions, references))),
-        # Repeating an answer in a resample adds n-grams but no new ones: see CorpusStatistic.recenter.
-        "distinct_1": CorpusStatistic(size, _distinct(predictions, 1), recenter=True),
-        "distinct_2": CorpusStatistic(size, _distinct(predictions, 2), recenter=True),
+        "distinct_1": CorpusStatistic(size, _distinct(predictions, 1)),
+        "distinct_2": CorpusStatistic(size, _distinct(predictions, 2)),
     }
 
 

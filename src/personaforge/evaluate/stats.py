@@ -29,18 +29,15 @@ class CorpusStatistic:
     """A corpus-level metric over ``size`` samples that can be recomputed on any multiset of them.
 
     ``compute`` takes an integer array of sample indices (repeats allowed) and returns the metric of that
-    resampled corpus; ``compute(np.arange(size))`` is the metric itself.
+    resampled corpus; ``compute(np.arange(size))`` must be the metric itself.
 
-    ``recenter``: resampling with replacement repeats whole samples, which biases some statistics in one
-    direction whatever the data (distinct-n can only fall: a repeated answer adds n-grams but no new
-    ones). For those the bootstrap distribution says how much the value varies but not where it sits,
-    so the interval is the percentile interval shifted by the bootstrap bias (estimate - mean of the
-    resamples), i.e. centred on the estimate.
+    Sums of per-sample statistics (BLEU, chrF) resample well. A statistic that repeated samples bias
+    (distinct-n: a repeated answer adds n-grams but never new ones) should be linearised by its builder
+    instead, so that ``compute`` is a mean of per-sample influence values (see ``metrics._distinct``).
     """
 
     size: int
     compute: Callable[[np.ndarray], float]
-    recenter: bool = False
 
     @classmethod
     def from_function(
@@ -48,7 +45,6 @@ class CorpusStatistic:
         predictions: Sequence[str],
         references: Sequence[str],
         corpus_fn: Callable[[list[str], list[str]], float],
-        recenter: bool = False,
     ) -> CorpusStatistic:
         """Wrap any ``corpus_fn(predictions, references) -> float``; it is called once per resample."""
         if len(predictions) != len(references):
@@ -58,7 +54,7 @@ class CorpusStatistic:
         def compute(indices: np.ndarray) -> float:
             return float(corpus_fn([preds[i] for i in indices], [refs[i] for i in indices]))
 
-        return cls(len(preds), compute, recenter)
+        return cls(len(preds), compute)
 
     def value(self) -> float:
         """The metric on the whole corpus (no resampling)."""
@@ -105,12 +101,8 @@ def bootstrap_ci(
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
     indices = resample_indices(_size(metric), n, seed)
-    point, resampled = _point_and_resamples(metric, indices)
-    lo, hi = _percentiles(resampled, alpha)
-    if isinstance(metric, CorpusStatistic) and metric.recenter:
-        shift = point - float(resampled.mean())
-        lo, hi = lo + shift, hi + shift
-    return lo, hi
+    _, resampled = _point_and_resamples(metric, indices)
+    return _percentiles(resampled, alpha)
 
 
 def paired_bootstrap(

@@ -257,6 +257,9 @@ def _train_in(run: Run, cfg: TrainConfig, dataset: DatasetFiles, plan: Plan, res
         loaded = models.load_model(cfg.model, device=plan.device)
         for note in getattr(loaded, "notes", []):
             log(f"note: {note}")
+        from transformers import set_seed
+
+        set_seed(cfg.train.seed)  # LoRA's A matrices are random: the same seed gives the same start
         model = add_lora(loaded.model, cfg)
         trainer, interrupt = build_trainer(model, plan.tokenizer, plan.train_examples, plan.validation_examples, cfg,
                                            str(run.checkpoints_dir), str(run.logs_dir), device=plan.device,

@@ -18,7 +18,7 @@ from personaforge.errors import PersonaForgeError
 from personaforge.fileio import atomic_write_text, display_path, dumps_json
 
 RUNNING, FINISHED, FAILED, INTERRUPTED, STALE = "running", "finished", "failed", "interrupted", "stale"
-SECRET_KEY = re.compile(r"token|secret|password|api_?key", re.IGNORECASE)
+SECRET_KEY = re.compile(r"(^|_)(token|secret|password|api_?key)$", re.IGNORECASE)  # not max_new_tokens
 LATEST = "latest"
 
 
