@@ -43,8 +43,7 @@ def _error(path: Path, overrides: list[str] | None = None) -> str:
 ])
 def test_unknown_key_names_line_and_where_it_belongs(tmp_path, extra, needle):
     message = _error(_write(tmp_path, MINIMAL + extra))
-    assert message.startswith(f"{tmp_path / 'train.yaml'}:") or "train.yaml:" in message
-    assert needle in message, message
+    assert f"train.yaml{needle}" in message, message
 
 
 def test_unknown_section_suggests_the_closest(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -13,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from personaforge import __version__
+from personaforge.cli_models import models_app
 from personaforge.config import RECORD_TYPES, TeacherConfig, load_data_config, validate_config
 from personaforge.errors import PersonaForgeError
 from personaforge.fileio import display_path
@@ -24,6 +26,7 @@ data_app = typer.Typer(no_args_is_help=True, help="Build, check and inspect pers
 app.add_typer(data_app, name="data")
 runs_app = typer.Typer(no_args_is_help=True, help="List, inspect and remove training runs.")
 app.add_typer(runs_app, name="runs")
+app.add_typer(models_app, name="models")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -226,6 +229,8 @@ def train_command(
         sys.stderr.write(f"error: {failed}\n")
         print(f"run: {display_path(failed.run.path)}")
         raise typer.Exit(1)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun/accelerate only the main process reports
     status = run.status
     if status != "finished":
         log(f"{status}: {run.message or ''}")

@@ -295,6 +295,9 @@ def _train_in(run: Run, cfg: TrainConfig, dataset: DatasetFiles, plan: Plan, res
     finally:
         if interrupt is not None:
             interrupt.uninstall()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()  # gloo can abort at exit with a live group
 
 
 def _mark(run: Run, main: bool, status: str, message: str) -> None:
