@@ -311,6 +311,139 @@ def runs_rm(run: Annotated[str, typer.Argument(help="Run folder or run name.")],
     print(f"removed: {display_path(item.path)}")
 
 
+@app.command("eval")
+def eval_command(
+    run: Annotated[str, typer.Argument(help="Run folder, run name, or 'latest'.")],
+    baseline: Annotated[bool, typer.Option("--baseline", help="Evaluate the untuned base model with the same prompts.")] = False,
+    split: Annotated[str, typer.Option(help="Which split to evaluate: eval or train.")] = "eval",
+    max_samples: Annotated[Optional[int], typer.Option(help="A seeded subset stratified by persona.")] = None,
+    runs_dir: Annotated[Path, typer.Option(help=RUNS_DIR_HELP)] = Path("outputs/runs"),
+) -> None:
+    """Generate answers for the eval split and score them (metrics.json, predictions.jsonl, report.md)."""
+    from personaforge.evaluate.runner import evaluate_run
+    from personaforge.train.run import resolve_run
+
+    if max_samples is not None and max_samples < 1:
+        raise PersonaForgeError("--max-samples must be at least 1")
+    result = evaluate_run(resolve_run(run, runs_dir), baseline=baseline, split=split, max_samples=max_samples,
+                          log=lambda m: err_console.print(m, markup=False, highlight=False, soft_wrap=True))
+    m = result.metrics
+    lo, hi = m["ci"]["rouge1"]
+    print(f"rouge1 {m['rouge1']:.3f} [{lo:.3f}, {hi:.3f}]  semantic {m['semantic_similarity']:.3f}  bleu {m['bleu']:.3f}"
+          f"  attribution {m['attribution']['accuracy']:.2f}  blending {m['attribution']['blending_index']:.3f}")
+    print(f"eval: {display_path(result.folder)}")
+
+
+@app.command("leaderboard")
+def leaderboard_command(
+    runs: Annotated[Path, typer.Option("--runs", help="Folder searched recursively for evaluated runs.")] = Path("outputs/runs"),
+    metric: Annotated[str, typer.Option(help="Metric to rank by.")] = "rouge1",
+    fmt: Annotated[str, typer.Option("--format", help="md, csv, json or html (printed to stdout).")] = "md",
+    out: Annotated[Optional[Path], typer.Option(help="Also write every format, plots and report.html here.")] = None,
+) -> None:
+    """Rank evaluated runs, compare base vs instruct, and say whether the winner is significantly better."""
+    from personaforge.leaderboard import build_leaderboard, collect
+
+    renderers = {"md": "to_markdown", "csv": "to_csv", "json": "to_json", "html": "to_html"}
+    if fmt.lower() not in renderers:
+        raise PersonaForgeError(f"--format {fmt}: use one of {', '.join(renderers)}")
+    board = build_leaderboard(collect(runs), metric=metric)
+    if out is not None:
+        board.write_all(out)
+    print(getattr(board, renderers[fmt.lower()])())
+    if out is not None:
+        err_console.print(f"report: {display_path(out / 'report.html')}", markup=False)
+
+
+def _print_leaderboard(runs_dir: Path, out: Path) -> None:
+    from personaforge.leaderboard import build_leaderboard, collect
+
+    board = build_leaderboard(collect(runs_dir))
+    board.write_all(out)
+    print(board.to_markdown())
+    print(f"report: {display_path(out / 'report.html')}")
+
+
+@app.command("run")
+def run_command(
+    config: Annotated[Path, typer.Argument(help="Training config YAML.")],
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value overrides")] = None,
+    data_config: Annotated[Optional[Path], typer.Option(help="Data config used when data.path is missing"
+                                                        " [default: configs/data/default.yaml].")] = None,
+    baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also evaluate the untuned base model.")] = True,
+    max_samples: Annotated[Optional[int], typer.Option(help="Evaluate a seeded stratified subset.")] = None,
+    leaderboard_out: Annotated[Optional[Path], typer.Option(help="Where the leaderboard report goes"
+                                                            " [default: next to output.dir, in leaderboard/].")] = None,
+) -> None:
+    """The whole pipeline: build the data if missing → train → merge → eval (+ baseline) → leaderboard."""
+    from personaforge.pipeline import run_pipeline
+    from personaforge.train import RunFailed
+
+    def log(message: str) -> None:
+        err_console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+    try:
+        result = run_pipeline(config, overrides or [], data_config=data_config, baseline=baseline,
+                              max_samples=max_samples, log=log)
+    except RunFailed as failed:
+        sys.stderr.write(f"error: {failed}\n")
+        print(f"run: {display_path(failed.run.path)}")
+        raise typer.Exit(1)
+    if result.status != "finished":
+        sys.stderr.write(f"error: run {result.run.name} is {result.status}: {result.message}\n")
+        print(f"run: {display_path(result.run.path)}")
+        raise typer.Exit(1)
+    runs_dir = result.run.path.parent
+    _print_leaderboard(runs_dir, leaderboard_out or runs_dir.parent / "leaderboard")
+    print(f"run: {display_path(result.run.path)}")
+
+
+@app.command("sweep")
+def sweep_command(
+    configs: Annotated[list[Path], typer.Argument(help="Training configs, e.g. configs/train/*.yaml")],
+    data_config: Annotated[Optional[Path], typer.Option(help="Data config used when data.path is missing.")] = None,
+    baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also evaluate each untuned base model.")] = True,
+    max_samples: Annotated[Optional[int], typer.Option(help="Evaluate a seeded stratified subset.")] = None,
+    leaderboard_out: Annotated[Optional[Path], typer.Option(help="Where the leaderboard report goes.")] = None,
+) -> None:
+    """Run the pipeline for each config, skipping finished runs and continuing past failures."""
+    from personaforge.merge import MergeCheckFailed
+    from personaforge.pipeline import PipelineResult, run_pipeline
+    from personaforge.train import RunFailed
+
+    def log(message: str) -> None:
+        err_console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+    missing = [str(c) for c in configs if not c.is_file()]
+    if missing:
+        raise PersonaForgeError(f"config not found: {', '.join(missing)}")
+    results: list[PipelineResult] = []
+    for config in configs:
+        log(f"== {display_path(config)}")
+        try:
+            results.append(run_pipeline(config, data_config=data_config, baseline=baseline, max_samples=max_samples,
+                                        reuse_finished=True, log=log))
+        except (RunFailed, PersonaForgeError, MergeCheckFailed) as failed:
+            log(f"error: {display_path(config)}: {failed}")
+            results.append(PipelineResult(config, getattr(failed, "run", None), "failed", str(failed)))
+    table = Table(title="sweep")
+    for column in ("config", "status", "run", "note"):
+        table.add_column(column)
+    for item in results:
+        note = "skipped: already finished and evaluated" if item.skipped else item.message
+        table.add_row(display_path(item.config), item.status, item.run.name if item.run else "-", note[:120])
+    console.print(table)
+    done = [r for r in results if r.run is not None and r.status == "finished"]
+    if done:
+        runs_dir = done[0].run.path.parent
+        _print_leaderboard(runs_dir, leaderboard_out or runs_dir.parent / "leaderboard")
+    failed = [r for r in results if r.status != "finished"]
+    if failed:
+        sys.stderr.write(f"error: {len(failed)} of {len(results)} config(s) did not finish: "
+                         f"{', '.join(display_path(r.config) for r in failed)}\n")
+        raise typer.Exit(1)
+
+
 def main() -> None:
     try:
         code = app(standalone_mode=False)

@@ -6,6 +6,7 @@ import os
 
 import torch
 from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from transformers.integrations import TensorBoardCallback
 
 from personaforge.config import TrainConfig
@@ -89,8 +90,8 @@ def training_arguments(cfg: TrainConfig, output_dir: str, *, device: torch.devic
         fp16=dtype == torch.float16,  # loss scaling for GPUs without bf16 (the original pipeline's RTX 8000)
         use_cpu=cpu,
         ddp_backend="gloo" if cpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
-        gradient_checkpointing=cfg.model.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.model.gradient_checkpointing else None,
+        activation_checkpointing=cfg.model.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if cfg.model.gradient_checkpointing else None,
         report_to="none",
         disable_tqdm=True,
         remove_unused_columns=False,
@@ -113,6 +114,9 @@ def build_trainer(model, tokenizer, train_examples, validation_examples, cfg: Tr
         eval_dataset=ExampleDataset(validation_examples) if validation_examples else None,
         data_collator=collator,
     )
+    # Our rich bar replaces the Trainer's own printing of every log dict to stdout.
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
     trainer.add_callback(RichProgressCallback(lambda: trainer.real_tokens))
     trainer.add_callback(WatchdogCallback(cfg.train.grad_spike_factor))
     trainer.add_callback(interrupt)

@@ -1,0 +1,53 @@
+"""report.md for one evaluation: summary with intervals, per-persona table, best and worst samples."""
+
+from __future__ import annotations
+
+SUMMARY = ("rouge1", "rouge2", "rougeL", "bleu", "chrf", "semantic_similarity", "length_ratio", "distinct_2")
+
+
+def _cell(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split()).replace("|", "\\|")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def render_report(metrics: dict, rows: list[dict]) -> str:
+    meta = metrics.get("meta", {})
+    kind = "untuned baseline" if meta.get("baseline") else "fine-tuned"
+    out = [f"# Evaluation: {meta.get('run')} ({kind}, split {meta.get('split')})", ""]
+    out.append(f"Model `{meta.get('model')}`, {meta.get('samples')} samples, prompt style {meta.get('prompt_style')},"
+               f" generation {meta.get('generation')}.")
+    out += ["", "## Summary (95% bootstrap intervals)", "", "| metric | value | 95% CI |", "|---|---:|---|"]
+    for key in SUMMARY:
+        if key in metrics:
+            lo, hi = metrics["ci"].get(key, (None, None))
+            ci = f"[{lo:.3f}, {hi:.3f}]" if lo is not None else ""
+            out.append(f"| {key} | {metrics[key]:.3f} | {ci} |")
+    attribution = metrics.get("attribution", {})
+    out += ["", "## Persona attribution", "",
+            f"A classifier trained on the training answers attributes **{attribution.get('accuracy', 0):.2f}** of the"
+            f" generated answers to the right persona (macro-F1 {attribution.get('macro_f1', 0):.2f}; on the real"
+            f" reference answers: {attribution.get('reference_accuracy', 0):.2f}). Blending index"
+            f" {attribution.get('blending_index', 0):.3f} (lower = more distinct personas).", ""]
+    confusion = attribution.get("confusion")
+    if confusion:
+        labels = confusion["labels"]
+        out.append("| asked \\ attributed | " + " | ".join(labels) + " |")
+        out.append("|---|" + "---:|" * len(labels))
+        for label, row in zip(labels, confusion["matrix"]):
+            out.append(f"| {label} | " + " | ".join(str(v) for v in row) + " |")
+        out.append("")
+    per_persona = metrics.get("per_persona", {})
+    if per_persona:
+        out += ["## Per persona", "", "| persona | samples | rouge1 | rougeL | semantic_similarity |", "|---|---:|---:|---:|---:|"]
+        for persona, values in per_persona.items():
+            out.append(f"| {persona} | {values.get('samples')} | {values['rouge1']:.3f} | {values['rougeL']:.3f} |"
+                       f" {values['semantic_similarity']:.3f} |")
+        out.append("")
+    ranked = sorted(rows, key=lambda r: r["scores"].get("rouge1", 0.0))
+    for title, chosen in (("Best samples", ranked[::-1][:3]), ("Worst samples", ranked[:3])):
+        out += [f"## {title} (ROUGE-1)", "", "| id | persona | rouge1 | expected | prediction |", "|---|---|---:|---|---|"]
+        for row in chosen:
+            out.append(f"| {row['id']} | {row['persona']} | {row['scores'].get('rouge1', 0):.3f} | {_cell(row['expected'])}"
+                       f" | {_cell(row['prediction']) or '*(empty)*'} |")
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,255 @@
+"""`persona eval RUN`: generate answers for the eval split and score them.
+
+    records = eval_records(run, split, max_samples)      # the run's dataset, stratified subset
+    model = load_for_eval(run, baseline)                 # adapter, merged/, or the untuned base
+    predictions = generate(model, prompts)               # batched, in the run's exact prompt format
+    probes = generate(same questions, every other persona)
+    metrics = score + intervals + attribution + blending
+    write RUN/eval/<split>[-baseline]/{metrics.json, predictions.jsonl, report.md}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from personaforge.config import TrainConfig
+from personaforge.errors import PersonaForgeError
+from personaforge.fileio import atomic_write_text, display_path, dumps_json, dumps_jsonl
+from personaforge.generate import GenerationSettings, generate
+from personaforge.prompting import Conversation, PromptFormat, conversation_from_record
+from personaforge.train import PROMPT_FORMAT_FILE
+from personaforge.train.data import load_dataset_dir
+from personaforge.train.run import FINISHED, Run
+
+SPLITS = ("eval", "train")
+
+
+@dataclass
+class EvalResult:
+    folder: Path
+    metrics: dict
+
+
+def stratified_subset(records: list[dict], count: int, seed: int) -> list[dict]:
+    """A seeded subset with each persona's share preserved (not the first N), in the original order."""
+    if count <= 0 or count >= len(records):
+        return records
+    groups: dict[str, list[int]] = defaultdict(list)
+    for index, record in enumerate(records):
+        groups[str(record.get("persona"))].append(index)
+    rng = random.Random(f"subset:{seed}")
+    quotas = {p: max(1, round(count * len(ix) / len(records))) for p, ix in groups.items()}
+    while sum(quotas.values()) > count:  # rounding up can overshoot: trim the largest quota
+        biggest = max(quotas, key=lambda p: (quotas[p], p))
+        quotas[biggest] -= 1
+    chosen: list[int] = []
+    for persona in sorted(groups):
+        indices = list(groups[persona])
+        rng.shuffle(indices)
+        chosen.extend(indices[: quotas[persona]])
+    return [records[i] for i in sorted(chosen)]
+
+
+def fingerprint(records: list[dict]) -> str:
+    digest = hashlib.sha256()
+    for record in records:
+        digest.update(json.dumps([record.get("id"), record.get("prompt"), record.get("completion"),
+                                  record.get("messages")], ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
+def _run_config(run: Run) -> TrainConfig:
+    from personaforge.config import validate_config
+
+    return validate_config(TrainConfig, run.config, label=display_path(run.path / "config.yaml"))
+
+
+def check_run(run: Run, baseline: bool) -> None:
+    status = run.status
+    if baseline:
+        if not (run.path / PROMPT_FORMAT_FILE).exists():
+            raise PersonaForgeError(f"run {run.name} never reached training ({status}); the baseline needs its prompt format")
+        return
+    if status != FINISHED:
+        raise PersonaForgeError(f"run {run.name} is {status}; evaluate a finished run (or use --baseline for the base model)")
+    if not (run.adapter_dir / "adapter_config.json").exists():
+        raise PersonaForgeError(f"run {run.name} has no adapter ({display_path(run.adapter_dir)}); train it again")
+
+
+def _conversations(records: list[dict]) -> list[Conversation]:
+    conversations = []
+    for record in records:
+        conversation = conversation_from_record(record)
+        if conversation is None or conversation.answer is None:
+            raise PersonaForgeError(f"eval record {record.get('id')} has no 'messages' with an answer; rebuild the"
+                                    " dataset with persona data build")
+        conversations.append(conversation)
+    return conversations
+
+
+def _systems(records: list[dict]) -> dict[str, str]:
+    """Each persona's system prompt as the run trained with it."""
+    systems: dict[str, str] = {}
+    for record in records:
+        conversation = conversation_from_record(record)
+        if conversation is not None:
+            systems.setdefault(conversation.name, conversation.system)
+    return systems
+
+
+def load_for_eval(run: Run, cfg: TrainConfig, baseline: bool, log):
+    from personaforge import models
+
+    model_cfg = cfg.model
+    dtype = run.read_json("env.json").get("dtype")
+    if dtype:
+        model_cfg = model_cfg.model_copy(update={"dtype": dtype})
+    merged = run.path / "merged"
+    if not baseline and (merged / "config.json").exists():
+        local = model_cfg.model_copy(update={"name": str(merged), "quantization": "none"})
+        return models.load_model(local, log=log)
+    loaded = models.load_model(model_cfg, log=log)
+    if not baseline:
+        from peft import PeftModel
+
+        loaded.model = PeftModel.from_pretrained(loaded.model, str(run.adapter_dir))
+    return loaded
+
+
+def evaluate_run(run: Run, *, baseline: bool = False, split: str = "eval", max_samples: int | None = None,
+                 log=print) -> EvalResult:
+    from personaforge.evaluate.attribution import PersonaClassifier, attribution_report, blending_index
+    from personaforge.evaluate.metrics import DEFINITIONS, MEAN_METRICS, aggregate, confidence_intervals, score_samples
+
+    if split not in SPLITS:
+        raise PersonaForgeError(f"--split {split}: use one of {', '.join(SPLITS)}")
+    check_run(run, baseline)
+    cfg = _run_config(run)
+    fmt = PromptFormat.from_json(run.read_json(PROMPT_FORMAT_FILE))
+    dataset = load_dataset_dir(cfg.data)
+    records = dataset.eval if split == "eval" else dataset.train
+    if not records:
+        raise PersonaForgeError(f"{cfg.data.path} has no {split} records to evaluate")
+    trained = set(run.read_json("data.json").get("personas") or dataset.personas)
+    unseen = sorted({str(r.get("persona")) for r in records} - trained)
+    if unseen:
+        raise PersonaForgeError(f"{split} records name persona(s) the run never trained on: {', '.join(unseen)};"
+                                " evaluate with the dataset the run was trained on")
+    limit = max_samples if max_samples is not None else cfg.eval.max_samples
+    records = stratified_subset(records, limit or 0, cfg.eval.seed)
+    conversations = _conversations(records)
+    systems = _systems(dataset.train + dataset.eval)
+    personas = sorted(systems)
+
+    loaded = load_for_eval(run, cfg, baseline, log)
+    settings = GenerationSettings(cfg.eval.max_new_tokens, cfg.eval.temperature, cfg.eval.top_p,
+                                  cfg.eval.batch_size, cfg.eval.seed)
+    stops = fmt.stop_strings(personas) if fmt.style == "plain" else [s for s in [fmt.eos_token, "<|im_end|>"] if s]
+    prompts = [fmt.render(Conversation(c.system, c.name, c.history, c.question), loaded.tokenizer)[0]
+               for c in conversations]
+    # Cross-persona probes: every eval question also put to every other persona.
+    probe_keys, probe_prompts = [], []
+    for index, c in enumerate(conversations):
+        for persona in personas:
+            if persona != c.name:
+                probe_keys.append((index, persona))
+                probe_prompts.append(fmt.render(Conversation(systems[persona], persona, (), c.question),
+                                                loaded.tokenizer)[0])
+    log(f"generating {len(prompts)} answers and {len(probe_prompts)} cross-persona probes"
+        f" ({'baseline' if baseline else 'fine-tuned'}, batch {settings.batch_size})")
+    outputs = generate(loaded.model, loaded.tokenizer, prompts + probe_prompts, settings, stop_strings=stops,
+                       add_special_tokens=fmt.style == "plain")
+    predictions, probe_answers = outputs[: len(prompts)], outputs[len(prompts):]
+    references = [c.answer.strip() for c in conversations]
+
+    per_sample = score_samples(predictions, references)
+    metrics = aggregate(predictions, references, per_sample)
+    metrics["ci"] = {k: list(v) for k, v in confidence_intervals(predictions, references, per_sample).items()}
+
+    classifier = PersonaClassifier(seed=cfg.eval.seed).fit(
+        [r["messages"][-1]["content"] if "messages" in r else r["completion"] for r in dataset.train],
+        [str(r["persona"]) for r in dataset.train])
+    truth = [c.name for c in conversations]
+    attribution = attribution_report(classifier, predictions, truth, labels=personas)
+    attribution["reference_accuracy"] = attribution_report(classifier, references, truth, labels=personas)["accuracy"]
+    probes: dict[str, dict[str, str]] = {str(i): {c.name: predictions[i]} for i, c in enumerate(conversations)}
+    for (index, persona), answer in zip(probe_keys, probe_answers):
+        probes[str(index)][persona] = answer
+    blend = blending_index(probes)
+    attribution.update({"blending_index": blend["blending_index"], "blending": blend})
+    metrics["attribution"] = attribution
+    metrics["per_persona"] = _per_persona(truth, per_sample, MEAN_METRICS)
+    metrics["definitions"] = DEFINITIONS
+    metrics["meta"] = _meta(run, cfg, baseline, split, records, settings)
+
+    name = split + ("-baseline" if baseline else "")
+    folder = run.path / "eval" / name
+    rows = [{"id": r.get("id"), "persona": c.name, "prompt": p, "expected": ref, "prediction": pred, "scores": s}
+            for r, c, p, ref, pred, s in zip(records, conversations, prompts, references, predictions, per_sample)]
+    _write(folder, metrics, rows, probes)
+    _tensorboard(run, name, metrics)
+    return EvalResult(folder, metrics)
+
+
+def _per_persona(truth: list[str], per_sample: list[dict], keys) -> dict[str, dict[str, float]]:
+    grouped: dict[str, list[dict]] = defaultdict(list)
+    for persona, scores in zip(truth, per_sample):
+        grouped[persona].append(scores)
+    return {p: {k: sum(s[k] for s in rows) / len(rows) for k in keys} | {"samples": len(rows)}
+            for p, rows in sorted(grouped.items())}
+
+
+def _meta(run: Run, cfg: TrainConfig, baseline: bool, split: str, records: list[dict], settings) -> dict:
+    from personaforge import models
+
+    env = run.read_json("env.json")
+    family = params = instruct = None
+    name = cfg.model.name
+    if name.startswith("pkg:"):
+        try:
+            embedded = models.embedded_model(name)
+            family, params, instruct = embedded.family, embedded.params, embedded.instruct
+        except PersonaForgeError:
+            pass
+    return {
+        "run": run.name, "model": name, "family": family, "params": params, "instruct": instruct,
+        "baseline": baseline, "split": split, "samples": len(records), "eval_fingerprint": fingerprint(records),
+        "tag": cfg.output.name, "prompt_style": run.read_json(PROMPT_FORMAT_FILE).get("style"),
+        "generation": {"max_new_tokens": settings.max_new_tokens, "temperature": settings.temperature,
+                       "top_p": settings.top_p, "batch_size": settings.batch_size, "seed": settings.seed},
+        "device": env.get("device"), "dtype": env.get("dtype"),
+    }
+
+
+def _write(folder: Path, metrics: dict, rows: list[dict], probes: dict) -> None:
+    from personaforge.evaluate.report import render_report
+
+    staging = folder.parent / f".{folder.name}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    atomic_write_text(staging / "metrics.json", dumps_json(metrics))
+    atomic_write_text(staging / "predictions.jsonl", dumps_jsonl(rows))
+    atomic_write_text(staging / "probes.json", dumps_json(probes))
+    atomic_write_text(staging / "report.md", render_report(metrics, rows))
+    old = folder.parent / f".{folder.name}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    staging.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _tensorboard(run: Run, name: str, metrics: dict) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(log_dir=str(run.logs_dir / f"eval-{name}")) as writer:
+        for key, value in metrics.items():
+            if isinstance(value, (int, float)):
+                writer.add_scalar(f"eval/{key}", value, 0)
+        writer.add_scalar("eval/attribution_accuracy", metrics["attribution"]["accuracy"], 0)
