@@ -330,7 +330,7 @@ def eval_command(
     m = result.metrics
     lo, hi = m["ci"]["rouge1"]
     print(f"rouge1 {m['rouge1']:.3f} [{lo:.3f}, {hi:.3f}]  semantic {m['semantic_similarity']:.3f}  bleu {m['bleu']:.3f}"
-          f"  attribution {m['attribution']['accuracy']:.2f}  blending {m['attribution']['blending_index']:.3f}")
+          f"  attribution {m['attribution']['accuracy']:.2f}  blending {m['attribution']['blending_index'] or float('nan'):.3f}")
     print(f"eval: {display_path(result.folder)}")
 
 

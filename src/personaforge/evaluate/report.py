@@ -10,6 +10,10 @@ def _cell(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _number(value) -> str:
+    return "n/a (too few samples)" if value is None else f"{value:.3f}"
+
+
 def render_report(metrics: dict, rows: list[dict]) -> str:
     meta = metrics.get("meta", {})
     kind = "untuned baseline" if meta.get("baseline") else "fine-tuned"
@@ -27,7 +31,7 @@ def render_report(metrics: dict, rows: list[dict]) -> str:
             f"A classifier trained on the training answers attributes **{attribution.get('accuracy', 0):.2f}** of the"
             f" generated answers to the right persona (macro-F1 {attribution.get('macro_f1', 0):.2f}; on the real"
             f" reference answers: {attribution.get('reference_accuracy', 0):.2f}). Blending index"
-            f" {attribution.get('blending_index', 0):.3f} (lower = more distinct personas).", ""]
+            f" {_number(attribution.get('blending_index'))} (lower = more distinct personas).", ""]
     confusion = attribution.get("confusion")
     if confusion:
         labels = confusion["labels"]

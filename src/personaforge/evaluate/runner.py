@@ -181,7 +181,10 @@ def evaluate_run(run: Run, *, baseline: bool = False, split: str = "eval", max_s
     probes: dict[str, dict[str, str]] = {str(i): {c.name: predictions[i]} for i, c in enumerate(conversations)}
     for (index, persona), answer in zip(probe_keys, probe_answers):
         probes[str(index)][persona] = answer
-    blend = blending_index(probes)
+    try:
+        blend = blending_index(probes)
+    except PersonaForgeError as exc:  # too few samples (e.g. --max-samples 1): no index, not a failed eval
+        blend = {"blending_index": None, "note": str(exc)}
     attribution.update({"blending_index": blend["blending_index"], "blending": blend})
     metrics["attribution"] = attribution
     metrics["per_persona"] = _per_persona(truth, per_sample, MEAN_METRICS)

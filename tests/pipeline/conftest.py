@@ -1,0 +1,1 @@
+from tests.train.conftest import tiny_dataset, tiny_model  # noqa: F401 - shared session fixtures

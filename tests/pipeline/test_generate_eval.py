@@ -1,0 +1,142 @@
+"""Generation, evaluation, the one-command pipeline and the sweep, on the tiny model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from personaforge.evaluate.runner import stratified_subset
+from personaforge.generate import GenerationSettings, cut_at_stop, generate
+from tests.conftest import assert_user_error, run_persona
+from tests.train.conftest import write_config
+
+
+def _run_path(stdout: str) -> Path:
+    return Path([l for l in stdout.splitlines() if l.startswith("run: ")][-1].removeprefix("run: "))
+
+
+def test_batched_greedy_equals_one_at_a_time_in_float64(tiny_model):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float64)
+    prompts = ["You are Ada.\n\nHuman: What happened?\n\nAda:", "Bread", "The lamp turns every ten seconds and I",
+               "Human: Storms?\n\nAda:", "Ships used to signal back with three short flashes. My father"]
+    settings = GenerationSettings(max_new_tokens=12, batch_size=8)
+    batched = generate(model, tokenizer, prompts, settings)
+    single = generate(model, tokenizer, prompts, GenerationSettings(max_new_tokens=12, batch_size=1))
+    assert batched == single
+    assert any(batched)
+
+
+def test_stop_strings_cut_the_answer():
+    assert cut_at_stop(" I keep bees.\n\nHuman: and you?", ["\n\nHuman:", "\n\nAda:"]) == "I keep bees."
+    assert cut_at_stop("no stop here ", ["\n\nHuman:"]) == "no stop here"
+
+
+def test_seeded_sampling_is_reproducible(tiny_model):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    settings = GenerationSettings(max_new_tokens=10, temperature=1.0, top_p=0.9, seed=3)
+    first = generate(model, tokenizer, ["Bread", "The lamp"], settings)
+    assert first == generate(model, tokenizer, ["Bread", "The lamp"], settings)
+    other = generate(model, tokenizer, ["Bread", "The lamp"], GenerationSettings(max_new_tokens=10, temperature=1.0,
+                                                                                   seed=4))
+    assert other != first
+
+
+def test_max_samples_is_a_seeded_stratified_subset():
+    records = [{"id": i, "persona": "A" if i < 60 else "B"} for i in range(90)]
+    subset = stratified_subset(records, 9, seed=0)
+    assert len(subset) == 9
+    assert sum(r["persona"] == "A" for r in subset) == 6 and sum(r["persona"] == "B" for r in subset) == 3
+    assert subset == stratified_subset(records, 9, seed=0)
+    assert subset != records[:9] and subset != stratified_subset(records, 9, seed=1)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, tiny_model, tiny_dataset) -> Path:
+    folder = tmp_path_factory.mktemp("evalrun")
+    result = run_persona("train", str(write_config(folder, tiny_model, tiny_dataset, train={"max_steps": 3},
+                                                   eval={"max_new_tokens": 8})))
+    assert result.returncode == 0, result.stderr
+    return _run_path(result.stdout)
+
+
+def test_eval_writes_metrics_predictions_and_report(trained_run):
+    result = run_persona("eval", str(trained_run))
+    assert result.returncode == 0, result.stderr
+    folder = trained_run / "eval" / "eval"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    keys = list(metrics)
+    assert keys[:7] == ["exact_match", "avg_jaccard_overlap", "rouge1", "rouge2", "rougeL", "rougeLsum", "bleu"]
+    assert all(isinstance(metrics[k], float) for k in keys[:7])
+    lo, hi = metrics["ci"]["rouge1"]
+    assert lo <= metrics["rouge1"] <= hi
+    assert {"accuracy", "macro_f1", "confusion", "reference_accuracy", "blending_index"} <= set(metrics["attribution"])
+    assert "rouge1" in metrics["definitions"] and metrics["meta"]["baseline"] is False
+    rows = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == metrics["meta"]["samples"] and {"prompt", "expected", "prediction", "scores"} <= set(rows[0])
+    assert "## Persona attribution" in (folder / "report.md").read_text()
+    baseline = run_persona("eval", str(trained_run), "--baseline", "--max-samples", "1")
+    assert baseline.returncode == 0, baseline.stderr
+    assert json.loads((trained_run / "eval" / "eval-baseline" / "metrics.json").read_text())["meta"]["samples"] == 1
+
+
+def test_empty_answers_are_recorded_not_a_crash(trained_run, monkeypatch):
+    from personaforge.evaluate import runner
+    from personaforge.train.run import Run
+
+    monkeypatch.setattr(runner, "generate", lambda model, tokenizer, prompts, *a, **k: [""] * len(prompts))
+    result = runner.evaluate_run(Run(trained_run), log=lambda m: None)
+    assert result.metrics["rouge1"] == 0.0
+    rows = [json.loads(line) for line in (result.folder / "predictions.jsonl").read_text().splitlines()]
+    assert all(row["prediction"] == "" for row in rows)
+
+
+def test_eval_refuses_bad_runs(tmp_path, trained_run, tiny_model, tiny_dataset):
+    assert_user_error(run_persona("eval", str(tmp_path / "nothing")), "not found")
+    broken = write_config(tmp_path, tiny_model, tiny_dataset, train={"lr": 1e4, "max_grad_norm": 1e9,
+                                                                      "grad_spike_factor": 2.0})
+    failed = _run_path(run_persona("train", str(broken)).stdout)
+    assert_user_error(run_persona("eval", str(failed)), "failed")
+    # an eval file naming a persona the run never saw
+    other = tmp_path / "other-data"
+    other.mkdir()
+    rows = [json.loads(line) for line in (tiny_dataset / "eval.jsonl").read_text().splitlines()]
+    for row in rows:
+        row["persona"] = "Zed Unknown"
+    (other / "train.jsonl").write_text((tiny_dataset / "train.jsonl").read_text())
+    (other / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = trained_run / "config.yaml"
+    original = config.read_text()
+    config.write_text(original.replace(str(tiny_dataset), str(other)))
+    try:
+        assert_user_error(run_persona("eval", str(trained_run)), "Zed Unknown")
+    finally:
+        config.write_text(original)
+    assert_user_error(run_persona("leaderboard", "--runs", str(tmp_path / "empty")), "empty", "not found")
+    (tmp_path / "empty").mkdir()
+    assert_user_error(run_persona("leaderboard", "--runs", str(tmp_path / "empty")), "no evaluated runs")
+
+
+def test_run_then_sweep_skips_finished_and_continues_past_failures(tmp_path, tiny_model, tiny_dataset):
+    good = write_config(tmp_path / "good", tiny_model, tiny_dataset, train={"max_steps": 2},
+                        eval={"max_new_tokens": 6}, output={"dir": str(tmp_path / "runs")})
+    result = run_persona("run", str(good), "--max-samples", "2")
+    assert result.returncode == 0, result.stderr
+    assert "(eval-baseline)" in result.stdout and "# Leaderboard: rouge1" in result.stdout
+    assert (tmp_path / "leaderboard" / "report.html").exists()
+    bad = write_config(tmp_path / "bad", tiny_model, tiny_dataset, output={"dir": str(tmp_path / "runs")},
+                       train={"lr": 1e4, "max_grad_norm": 1e9, "grad_spike_factor": 2.0})
+    sweep = run_persona("sweep", str(good), str(bad), "--max-samples", "2")
+    assert sweep.returncode == 1
+    assert "skipped: already finished and evaluated" in sweep.stdout
+    assert "failed" in sweep.stdout and "did not finish" in sweep.stderr
+    runs = [p for p in (tmp_path / "runs").iterdir() if p.is_dir() and not p.is_symlink()]
+    assert len(runs) == 2  # the good config was not trained twice
