@@ -17,10 +17,12 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
+# The whole pipeline on this machine: bundled transcripts → dataset → SmolLM2 LoRA (demo profile) →
+# merge → eval + untuned baseline → leaderboard. outputs/demo belongs to the demo and starts fresh.
 demo: $(STAMP)
 	$(BIN)/persona data build configs/data/default.yaml
-	@echo
-	@cat data/default/dataset_card.md
+	rm -rf outputs/demo
+	$(BIN)/persona run configs/train/demo.yaml --leaderboard-out outputs/demo/leaderboard
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

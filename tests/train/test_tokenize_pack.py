@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -65,18 +66,23 @@ def _examples(tokenizer):
     return tokenize_records(records, fmt, tokenizer, 256)[0]
 
 
-def test_packed_and_unpacked_losses_are_equal_on_the_same_batch(tiny_model):
+@pytest.mark.parametrize("row_tokens", [None, 80], ids=["one-row", "rows-of-80"])
+def test_packed_and_unpacked_losses_are_equal_on_the_same_batch(tiny_model, row_tokens):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float64, attn_implementation="sdpa").eval()
     examples = _examples(tokenizer)
-    packed = PackedCollator()(examples)
+    packed = PackedCollator(row_tokens, tokenizer.pad_token_id)(examples)
     padded = PaddedCollator(tokenizer.pad_token_id)(examples)
-    assert packed["input_ids"].shape[0] == 1 and tokenizer.pad_token_id not in packed["input_ids"][0].tolist()
+    real = sum(len(e) for e in examples)
+    if row_tokens is None:
+        assert packed["input_ids"].shape == (1, real)  # not a single pad token
+    else:
+        assert packed["input_ids"].shape[0] == 2 and packed["input_ids"].shape[1] <= max(row_tokens, max(map(len, examples)))
     with torch.no_grad():
         packed_sum, packed_n = labelled_loss_sum(model, packed)
         padded_sum, padded_n = labelled_loss_sum(model, padded)
         reference = full_logits_loss(model, padded)
-    assert packed_n == padded_n == sum(sum(1 for x in e.labels if x != IGNORE) for e in examples)
+    assert packed_n == padded_n == sum(sum(1 for x in e.labels[1:] if x != IGNORE) for e in examples)
     assert torch.allclose(packed_sum / packed_n, padded_sum / padded_n, rtol=1e-10, atol=1e-10)
     assert torch.allclose(padded_sum / padded_n, reference, rtol=1e-10, atol=1e-10)
 
@@ -85,7 +91,7 @@ def test_packed_samples_never_attend_across_their_boundary(tiny_model):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float64, attn_implementation="sdpa").eval()
     examples = _examples(tokenizer)
-    packed = PackedCollator()(examples)
+    packed = PackedCollator(None, tokenizer.pad_token_id)(examples)
     with torch.no_grad():
         # use_cache=False as in training: with a KV cache transformers skips packed-sequence masking
         together = model(input_ids=packed["input_ids"], position_ids=packed["position_ids"], use_cache=False).logits[0]

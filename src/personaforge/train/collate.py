@@ -16,20 +16,52 @@ from personaforge.train.tokenize import IGNORE, Example
 
 
 class PackedCollator:
+    """Lay a batch's samples end to end, in rows of at most ``row_tokens`` tokens (first-fit decreasing).
+
+    One endless row is ideal for flash attention's variable-length kernels, but sdpa/eager on a CPU turn
+    restarting positions into a dense block-diagonal mask over the whole row, whose cost grows with the
+    square of the row; rows capped at max_length keep that cost near the unpacked one. Short rows are
+    topped up with pad tokens that form their own position block (they attend only to each other and carry
+    no labels), so no attention_mask is needed and samples still never see each other.
+    """
+
+    def __init__(self, row_tokens: int | None = None, pad_token_id: int = 0) -> None:
+        self.row_tokens = row_tokens
+        self.pad_token_id = pad_token_id
+
+    def _rows(self, examples: Sequence[Example]) -> list[list[Example]]:
+        if self.row_tokens is None:
+            return [list(examples)]
+        rows: list[list[Example]] = []
+        room: list[int] = []
+        for example in sorted(examples, key=len, reverse=True):
+            for index, free in enumerate(room):
+                if len(example) <= free:
+                    rows[index].append(example)
+                    room[index] -= len(example)
+                    break
+            else:
+                rows.append([example])
+                room.append(max(self.row_tokens, len(example)) - len(example))
+        return rows
+
     def __call__(self, examples: Sequence[Example]) -> dict[str, torch.Tensor]:
-        input_ids: list[int] = []
-        labels: list[int] = []
-        positions: list[int] = []
-        for example in examples:
-            input_ids.extend(example.input_ids)
-            # The first token of a sample is never predicted from the previous sample's last token.
-            labels.extend([IGNORE] + example.labels[1:])
-            positions.extend(range(len(example.input_ids)))
-        return {
-            "input_ids": torch.tensor([input_ids], dtype=torch.long),
-            "labels": torch.tensor([labels], dtype=torch.long),
-            "position_ids": torch.tensor([positions], dtype=torch.long),
-        }
+        rows = self._rows(examples)
+        width = max(sum(len(e) for e in row) for row in rows)
+        input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+        positions = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, row in enumerate(rows):
+            cursor = 0
+            for example in row:
+                n = len(example)
+                input_ids[r, cursor:cursor + n] = torch.tensor(example.input_ids)
+                # The first token of a sample is never predicted from the previous sample's last token.
+                labels[r, cursor + 1:cursor + n] = torch.tensor(example.labels[1:], dtype=torch.long)
+                positions[r, cursor:cursor + n] = torch.arange(n)
+                cursor += n
+            positions[r, cursor:] = torch.arange(width - cursor)  # padding: a block of its own
+        return {"input_ids": input_ids, "labels": labels, "position_ids": positions}
 
 
 class PaddedCollator:

@@ -105,7 +105,12 @@ def training_arguments(cfg: TrainConfig, output_dir: str, *, device: torch.devic
 def build_trainer(model, tokenizer, train_examples, validation_examples, cfg: TrainConfig, output_dir: str,
                   logs_dir: str, *, device: torch.device, dtype: torch.dtype):
     args = training_arguments(cfg, output_dir, device=device, dtype=dtype, has_validation=bool(validation_examples))
-    collator = PackedCollator() if cfg.train.packing else PaddedCollator(tokenizer.pad_token_id)
+    if cfg.train.packing:
+        # flash attention packs one long row efficiently; other kernels get rows capped at max_length
+        flash = getattr(model.config, "_attn_implementation", "") == "flash_attention_2"
+        collator = PackedCollator(None if flash else cfg.data.max_length, tokenizer.pad_token_id)
+    else:
+        collator = PaddedCollator(tokenizer.pad_token_id)
     interrupt = InterruptCallback()
     trainer = PersonaTrainer(
         model=model,
