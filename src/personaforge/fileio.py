@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -93,3 +94,22 @@ def display_path(path: Path) -> str:
         return resolved.relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
         return resolved.as_posix()
+
+
+def read_records(path: Path) -> tuple[list[dict], str]:
+    """Training records from a .jsonl file, and the file's sha256. Each must have prompt/completion or messages."""
+    source = display_path(path)
+    data = read_bytes(path)
+    rows = []
+    for number, line in enumerate(decode_text(data, source).text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise PersonaForgeError(f"{source}:{number}: invalid JSON ({exc.msg}); run persona data validate {source}") from None
+        if not isinstance(row, dict) or not (("prompt" in row and "completion" in row) or "messages" in row):
+            raise PersonaForgeError(f"{source}:{number}: not a training record (needs prompt/completion or messages);"
+                                    f" run persona data validate {source}")
+        rows.append(row)
+    return rows, hashlib.sha256(data).hexdigest()

@@ -2,37 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
 from personaforge.dataset.card import counts_table, lengths
 from personaforge.errors import PersonaForgeError
-from personaforge.fileio import display_path
+from personaforge.fileio import display_path, read_records
 from personaforge.personas import Roster
 from personaforge.transcripts import SPEECH, Transcript
-
-
-def read_records(path: Path) -> list[dict]:
-    rows = []
-    source = display_path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise PersonaForgeError(f"{source}: not found; build the dataset first (persona data build)") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise PersonaForgeError(f"{source}:{number}: invalid JSON ({exc.msg}); run persona data validate") from None
-        if not isinstance(row, dict) or "completion" not in row or "prompt" not in row:
-            raise PersonaForgeError(f"{source}:{number}: not a personaforge record; run persona data validate")
-        row.setdefault("persona", "(unknown)")
-        row.setdefault("type", "extracted")
-        rows.append(row)
-    return rows
 
 
 def dataset_stats(folder: Path) -> dict:
@@ -40,7 +17,16 @@ def dataset_stats(folder: Path) -> dict:
         raise PersonaForgeError(f"{display_path(folder)}: not a dataset folder (expected train.jsonl and eval.jsonl)")
     result = {}
     for split in ("train", "eval"):
-        rows = read_records(folder / f"{split}.jsonl")
+        path = folder / f"{split}.jsonl"
+        if not path.exists():
+            raise PersonaForgeError(f"{display_path(path)}: not found; build the dataset first (persona data build)")
+        rows, _ = read_records(path)
+        for row in rows:
+            row.setdefault("persona", "(unknown)")
+            row.setdefault("type", "extracted")
+            if "prompt" not in row:  # a messages-only file
+                row["prompt"] = "\n".join(m.get("content", "") for m in row["messages"][:-1])
+                row["completion"] = row["messages"][-1].get("content", "")
         result[split] = {"records": len(rows), "counts": counts_table(rows), "lengths": lengths(rows)}
     return result
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from personaforge.config import DataSection
 from personaforge.errors import PersonaForgeError
-from personaforge.fileio import decode_text, display_path, read_bytes
+from personaforge.fileio import display_path, read_records
 
 
 @dataclass
@@ -30,24 +29,6 @@ class DatasetFiles:
         return hashlib.sha256(joined.encode()).hexdigest()
 
 
-def read_jsonl(path: Path) -> tuple[list[dict], str]:
-    source = display_path(path)
-    data = read_bytes(path)
-    rows = []
-    for number, line in enumerate(decode_text(data, source).text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise PersonaForgeError(f"{source}:{number}: invalid JSON ({exc.msg}); run persona data validate {source}") from None
-        if not isinstance(row, dict) or not (("prompt" in row and "completion" in row) or "messages" in row):
-            raise PersonaForgeError(f"{source}:{number}: not a training record (needs prompt/completion or messages);"
-                                    f" run persona data validate {source}")
-        rows.append(row)
-    return rows, hashlib.sha256(data).hexdigest()
-
-
 def load_dataset_dir(cfg: DataSection) -> DatasetFiles:
     """A dataset folder (train.jsonl + eval.jsonl) or a single .jsonl file (no eval split)."""
     path = Path(cfg.path)
@@ -56,14 +37,14 @@ def load_dataset_dir(cfg: DataSection) -> DatasetFiles:
         if not train_file.exists():
             raise PersonaForgeError(f"data.path: {display_path(path)} has no train.jsonl; build it with persona data build"
                                     f" --out {display_path(path)}")
-        train, train_sha = read_jsonl(train_file)
+        train, train_sha = read_records(train_file)
         files = {display_path(train_file): train_sha}
         evaluation: list[dict] = []
         if eval_file.exists():
-            evaluation, eval_sha = read_jsonl(eval_file)
+            evaluation, eval_sha = read_records(eval_file)
             files[display_path(eval_file)] = eval_sha
     elif path.is_file():
-        train, sha = read_jsonl(path)
+        train, sha = read_records(path)
         evaluation, files = [], {display_path(path): sha}
     else:
         raise PersonaForgeError(f"data.path: {cfg.path} does not exist; build a dataset with persona data build"
