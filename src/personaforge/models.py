@@ -36,6 +36,17 @@ Log = Callable[[str], None]
 PROVENANCE = "personaforge_model.json"
 
 
+def quiet_transformers() -> None:
+    """Our own progress bars and notes say what is happening; transformers' per-load bars and
+    deprecation chatter about its own internals only bury them."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
+
+
 def log_stderr(line: str) -> None:
     # Progress goes to stderr: stdout belongs to the command's result (`run: PATH`, an answer from `persona ask`).
     print(line, file=sys.stderr, flush=True)
@@ -679,6 +690,7 @@ def load_model(cfg: ModelSection, *, device: torch.device | None = None, log: Lo
     """model section → model on its device and tokenizer; every user-fixable problem is a PersonaForgeError."""
     from transformers import AutoConfig
 
+    quiet_transformers()
     device = torch.device(device) if device is not None else pick_device()
     dtype = pick_dtype(cfg.dtype, device)
     quantization = _quantization(cfg.quantization, device, dtype)  # refuse early, before any download
