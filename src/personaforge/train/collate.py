@@ -61,7 +61,8 @@ class PackedCollator:
                 positions[r, cursor:cursor + n] = torch.arange(n)
                 cursor += n
             positions[r, cursor:] = torch.arange(width - cursor)  # padding: a block of its own
-        return {"input_ids": input_ids, "labels": labels, "position_ids": positions}
+        real = torch.tensor(sum(len(e) for e in examples))
+        return {"input_ids": input_ids, "labels": labels, "position_ids": positions, "real_tokens": real}
 
 
 class PaddedCollator:
@@ -78,4 +79,4 @@ class PaddedCollator:
             input_ids[row, :n] = torch.tensor(example.input_ids)
             labels[row, :n] = torch.tensor(example.labels)
             mask[row, :n] = 1
-        return {"input_ids": input_ids, "labels": labels, "attention_mask": mask}
+        return {"input_ids": input_ids, "labels": labels, "attention_mask": mask, "real_tokens": mask.sum()}

@@ -38,8 +38,7 @@ class PersonaTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if model.training:
-            mask = inputs.get("attention_mask")
-            self.real_tokens += int(mask.sum()) if mask is not None else inputs["input_ids"].numel()
+            self.real_tokens += int(inputs["real_tokens"])  # tokens of samples, not of padding
         total, count = labelled_loss_sum(model, inputs)
         if num_items_in_batch is not None:
             loss = total / num_items_in_batch
