@@ -299,7 +299,7 @@ ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj
 
 def test_the_whole_lineup_is_shipped():
     names = {path.stem for path in TRAIN_CONFIGS}
-    assert names == set(LINEUP) | {"smollm2_135m_instruct", "gemma3_270m"}
+    assert names == set(LINEUP) | {"smollm2_135m_instruct", "gemma3_270m", "demo"}
 
 
 @pytest.mark.parametrize("path", TRAIN_CONFIGS, ids=[p.stem for p in TRAIN_CONFIGS])
@@ -307,7 +307,8 @@ def test_shipped_train_config_loads(path):
     assert path.read_text(encoding="utf-8").startswith("# ")  # says what it is and what it needs
     config, notes = load_train_config(path)
     assert notes == []
-    assert config.data.path == "data/default" and config.output.dir == "outputs/runs"
+    assert config.data.path == "data/default"
+    assert config.output.dir == ("outputs/demo/runs" if path.stem == "demo" else "outputs/runs")
     assert config.lora.target_modules == ALL_PROJECTIONS
     if path.stem in LINEUP:
         assert config.model.name == LINEUP[path.stem]
@@ -322,8 +323,8 @@ def test_shipped_train_config_loads(path):
 def test_cpu_configs():
     smol, _ = load_train_config(REPO / "configs" / "train" / "smollm2_135m_instruct.yaml")
     assert smol.model.name == "pkg:smollm2-135m-instruct" and (smol.lora.r, smol.lora.alpha) == (16, 32)
-    assert (smol.train.epochs, smol.train.batch_size, smol.data.max_length) == (2, 8, 384)
-    assert smol.train.packing and smol.eval.max_new_tokens == 96
+    assert (smol.train.epochs, smol.train.batch_size, smol.data.max_length) == (1, 8, 384)
+    assert smol.train.packing and smol.eval.max_new_tokens == 128
     gemma, _ = load_train_config(REPO / "configs" / "train" / "gemma3_270m.yaml")
     assert gemma.model.name == "pkg:gemma3-270m" and gemma.data.prompt_style == "plain"
 
