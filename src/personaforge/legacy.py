@@ -171,40 +171,36 @@ def _cuda_visible_devices(mapping: _Mapping, key: str) -> None:
                          f"(CUDA_VISIBLE_DEVICES={devices} persona train ...)")
 
 
+def _exclusive(mapping: _Mapping, key: str, target: str, choices: dict[str, tuple[str, str]],
+               fallback: tuple[str, str], conflict: str) -> None:
+    """Two original flags that select one value of ours (bf16/fp16, load_in_4bit/load_in_8bit)."""
+    on = [flag for flag in choices if _flag(mapping, flag)]
+    if len(on) > 1:
+        second = max(on, key=lambda k: mapping.doc.line_of((k,)) or 0)
+        raise PersonaForgeError(f"{mapping.where(second)}: {' and '.join(choices)} are both true; {conflict}")
+    if on:
+        value, note = choices[on[0]]
+        mapping.put(on[0], target, value)
+        mapping.notes.append(f"{on[0]}: true → {target}: {value}{note}")
+        return
+    value, note = fallback
+    mapping.put(key, target, value)
+    given = " and ".join(f"{k}: false" for k in choices if k in mapping.data)
+    mapping.notes.append(f"{given} → {target}: {value}{note}")
+
+
 def _dtype(mapping: _Mapping, key: str) -> None:
-    bf16, fp16 = _flag(mapping, "bf16"), _flag(mapping, "fp16")
-    if bf16 and fp16:
-        second = max(("bf16", "fp16"), key=lambda k: mapping.doc.line_of((k,)) or 0)
-        raise PersonaForgeError(f"{mapping.where(second)}: bf16 and fp16 are both true; keep one "
-                                "(or neither, for full precision)")
-    if bf16:
-        mapping.put("bf16", "model.dtype", "bfloat16")
-        mapping.notes.append("bf16: true → model.dtype: bfloat16")
-    elif fp16:
-        mapping.put("fp16", "model.dtype", "float16")
-        mapping.notes.append("fp16: true → model.dtype: float16 (with loss scaling)")
-    else:
-        # Transformers trains in full precision when both are false; keep that, but say how to get the speed back.
-        mapping.put(key, "model.dtype", "float32")
-        given = " and ".join(f"{k}: false" for k in ("bf16", "fp16") if k in mapping.data)
-        mapping.notes.append(f"{given} → model.dtype: float32 (model.dtype=auto picks bfloat16 or float16 on a GPU)")
+    # Transformers trains in full precision when both are false; keep that, but say how to get the speed back.
+    _exclusive(mapping, key, "model.dtype",
+               {"bf16": ("bfloat16", ""), "fp16": ("float16", " (with loss scaling)")},
+               ("float32", " (model.dtype=auto picks bfloat16 or float16 on a GPU)"),
+               "keep one (or neither, for full precision)")
 
 
 def _quantization(mapping: _Mapping, key: str) -> None:
-    four, eight = _flag(mapping, "load_in_4bit"), _flag(mapping, "load_in_8bit")
-    if four and eight:
-        second = max(("load_in_4bit", "load_in_8bit"), key=lambda k: mapping.doc.line_of((k,)) or 0)
-        raise PersonaForgeError(f"{mapping.where(second)}: load_in_4bit and load_in_8bit are both true; keep one")
-    if four:
-        mapping.put("load_in_4bit", "model.quantization", "4bit")
-        mapping.notes.append("load_in_4bit: true → model.quantization: 4bit (QLoRA: nf4, double quantization)")
-    elif eight:
-        mapping.put("load_in_8bit", "model.quantization", "8bit")
-        mapping.notes.append("load_in_8bit: true → model.quantization: 8bit")
-    else:
-        mapping.put(key, "model.quantization", "none")
-        given = " and ".join(f"{k}: false" for k in ("load_in_4bit", "load_in_8bit") if k in mapping.data)
-        mapping.notes.append(f"{given} → model.quantization: none")
+    _exclusive(mapping, key, "model.quantization",
+               {"load_in_4bit": ("4bit", " (QLoRA: nf4, double quantization)"), "load_in_8bit": ("8bit", "")},
+               ("none", ""), "keep one")
 
 
 def _dataset(mapping: _Mapping, key: str) -> None:
