@@ -29,7 +29,7 @@ from personaforge.errors import PersonaForgeError
 from personaforge.fileio import display_path
 from personaforge.prompting import PromptFormat, choose_prompt_format
 from personaforge.train.data import DatasetFiles, load_dataset_dir, validation_split
-from personaforge.train.run import FAILED, FINISHED, INTERRUPTED, RUNNING, STALE, Run, resolve_run
+from personaforge.train.run import FAILED, FINISHED, INTERRUPTED, RUNNING, Run, resolve_run
 from personaforge.train.tokenize import Example, TokenizeStats, tokenize_records
 
 PROMPT_FORMAT_FILE = "prompt_format.json"
