@@ -96,18 +96,26 @@ def display_path(path: Path) -> str:
         return resolved.as_posix()
 
 
+def iter_jsonl(text: str, source: str, hint: str):
+    """(line number, parsed value) for each non-blank line; bad lines are one-line errors naming file:line."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise PersonaForgeError(f"{source}:{number}: invalid JSON ({exc.msg}); {hint}") from None
+        except (ValueError, RecursionError):  # huge integers, absurd nesting
+            raise PersonaForgeError(f"{source}:{number}: invalid JSON (a number too large or nesting too deep); {hint}") from None
+        yield number, value
+
+
 def read_records(path: Path) -> tuple[list[dict], str]:
     """Training records from a .jsonl file, and the file's sha256. Each must have prompt/completion or messages."""
     source = display_path(path)
     data = read_bytes(path)
     rows = []
-    for number, line in enumerate(decode_text(data, source).text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise PersonaForgeError(f"{source}:{number}: invalid JSON ({exc.msg}); run persona data validate {source}") from None
+    for number, row in iter_jsonl(decode_text(data, source).text, source, f"run persona data validate {source}"):
         if not isinstance(row, dict) or not (("prompt" in row and "completion" in row) or "messages" in row):
             raise PersonaForgeError(f"{source}:{number}: not a training record (needs prompt/completion or messages);"
                                     f" run persona data validate {source}")

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import torch
 
-from personaforge.config import TrainConfig, validate_config
 from personaforge.errors import PersonaForgeError
 from personaforge.fileio import atomic_write_text, display_path, dumps_json
 from personaforge.prompting import PromptFormat
 from personaforge.train import PROMPT_FORMAT_FILE
 from personaforge.train.data import load_dataset_dir
-from personaforge.train.run import FINISHED, Run
+from personaforge.train.run import Run
 from personaforge.train.tokenize import tokenize_records
 
 # Largest |Δ logit| accepted between the adapter model and the merged one, per dtype.
@@ -34,19 +33,6 @@ class MergeResult:
     samples: int
 
 
-def require_finished(run: Run, action: str) -> None:
-    status = run.status
-    if status != FINISHED:
-        raise PersonaForgeError(f"run {run.name} is {status}; only a finished run can be {action}"
-                                f"{' (resume it with persona train --resume ' + run.name + ')' if status != 'failed' else ''}")
-    if not (run.adapter_dir / "adapter_config.json").exists():
-        raise PersonaForgeError(f"run {run.name} has no adapter ({display_path(run.adapter_dir)}); train it again")
-
-
-def run_config(run: Run) -> TrainConfig:
-    return validate_config(TrainConfig, run.config, label=display_path(run.path / "config.yaml"))
-
-
 def check_disk(folder: Path, needed: int, what: str) -> None:
     probe = folder
     while not probe.exists():
@@ -59,7 +45,7 @@ def check_disk(folder: Path, needed: int, what: str) -> None:
 
 def sample_batches(run: Run, tokenizer, count: int = 4) -> list[dict[str, torch.Tensor]]:
     """A few real prompts+answers from the run's data, to compare logits on."""
-    cfg = run_config(run)
+    cfg = run.train_config()
     fmt = PromptFormat.from_json(run.read_json(PROMPT_FORMAT_FILE))
     dataset = load_dataset_dir(cfg.data)
     records = (dataset.eval or dataset.train)[:count]
@@ -72,8 +58,8 @@ def merge_run(run: Run, log=print) -> MergeResult:
 
     from personaforge import models
 
-    require_finished(run, "merged")
-    cfg = run_config(run)
+    run.require_finished("merged")
+    cfg = run.train_config()
     env = run.read_json("env.json")
     model_cfg = cfg.model
     if model_cfg.quantization != "none":

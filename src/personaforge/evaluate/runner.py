@@ -20,12 +20,12 @@ from pathlib import Path
 
 from personaforge.config import TrainConfig
 from personaforge.errors import PersonaForgeError
-from personaforge.fileio import atomic_write_text, display_path, dumps_json, dumps_jsonl
+from personaforge.fileio import atomic_write_text, dumps_json, dumps_jsonl
 from personaforge.generate import GenerationSettings, generate
 from personaforge.prompting import Conversation, PromptFormat, conversation_from_record
 from personaforge.train import PROMPT_FORMAT_FILE
 from personaforge.train.data import load_dataset_dir
-from personaforge.train.run import FINISHED, Run
+from personaforge.train.run import Run
 
 SPLITS = ("eval", "train")
 
@@ -64,22 +64,11 @@ def fingerprint(records: list[dict]) -> str:
     return digest.hexdigest()
 
 
-def _run_config(run: Run) -> TrainConfig:
-    from personaforge.config import validate_config
-
-    return validate_config(TrainConfig, run.config, label=display_path(run.path / "config.yaml"))
-
-
 def check_run(run: Run, baseline: bool) -> None:
-    status = run.status
-    if baseline:
-        if not (run.path / PROMPT_FORMAT_FILE).exists():
-            raise PersonaForgeError(f"run {run.name} never reached training ({status}); the baseline needs its prompt format")
-        return
-    if status != FINISHED:
-        raise PersonaForgeError(f"run {run.name} is {status}; evaluate a finished run (or use --baseline for the base model)")
-    if not (run.adapter_dir / "adapter_config.json").exists():
-        raise PersonaForgeError(f"run {run.name} has no adapter ({display_path(run.adapter_dir)}); train it again")
+    if not baseline:
+        run.require_finished("evaluated (or use --baseline for the base model)")
+    elif not (run.path / PROMPT_FORMAT_FILE).exists():
+        raise PersonaForgeError(f"run {run.name} never reached training ({run.status}); the baseline needs its prompt format")
 
 
 def _conversations(records: list[dict]) -> list[Conversation]:
@@ -130,7 +119,7 @@ def evaluate_run(run: Run, *, baseline: bool = False, split: str = "eval", max_s
     if split not in SPLITS:
         raise PersonaForgeError(f"--split {split}: use one of {', '.join(SPLITS)}")
     check_run(run, baseline)
-    cfg = _run_config(run)
+    cfg = run.train_config()
     fmt = PromptFormat.from_json(run.read_json(PROMPT_FORMAT_FILE))
     dataset = load_dataset_dir(cfg.data)
     records = dataset.eval if split == "eval" else dataset.train

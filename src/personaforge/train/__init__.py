@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from personaforge import __version__
-from personaforge.config import TrainConfig, validate_config
+from personaforge.config import TrainConfig
 from personaforge.errors import PersonaForgeError
 from personaforge.fileio import display_path
 from personaforge.prompting import PromptFormat, choose_prompt_format
@@ -228,7 +228,7 @@ def resume(spec: str, runs_dir: Path, log=print) -> Run:
     if status == RUNNING:
         raise PersonaForgeError(f"run {run.name} is still running (pid {run.read_json('status.json').get('pid')})")
     checkpoint = run.last_checkpoint()
-    cfg = validate_config(TrainConfig, run.config, label=display_path(run.path / "config.yaml"))
+    cfg = run.train_config()
     dataset = load_dataset_dir(cfg.data)
     recorded = run.read_json("data.json").get("fingerprint")
     if recorded and recorded != dataset.fingerprint():

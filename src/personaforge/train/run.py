@@ -95,6 +95,21 @@ class Run:
         except FileNotFoundError:
             raise PersonaForgeError(f"{display_path(self.path)}: not a run folder (no config.yaml)") from None
 
+    def train_config(self):
+        """The run's resolved config as a TrainConfig (errors name the run's config.yaml)."""
+        from personaforge.config import TrainConfig, validate_config
+
+        return validate_config(TrainConfig, self.config, label=display_path(self.path / "config.yaml"))
+
+    def require_finished(self, action: str) -> None:
+        """Merge and eval need a finished run with an adapter."""
+        status = self.status
+        if status != FINISHED:
+            hint = f" (resume it with persona train --resume {self.name})" if status != FAILED else ""
+            raise PersonaForgeError(f"run {self.name} is {status}; only a finished run can be {action}{hint}")
+        if not (self.adapter_dir / "adapter_config.json").exists():
+            raise PersonaForgeError(f"run {self.name} has no adapter ({display_path(self.adapter_dir)}); train it again")
+
     @property
     def adapter_dir(self) -> Path:
         return self.path / "adapter"
@@ -160,7 +175,7 @@ def resolve_run(spec: str, runs_dir: Path = Path("outputs/runs")) -> Run:
     candidates = [Path(spec), runs_dir / spec]
     for path in candidates:
         if (path / "config.yaml").exists() or (path / "status.json").exists():
-            return Run(path.resolve() if path.name != LATEST else path.resolve())
+            return Run(path.resolve())
     if spec == LATEST:
         raise PersonaForgeError(f"no finished run yet ({display_path(runs_dir / LATEST)} does not exist); train one first")
     raise PersonaForgeError(f"run '{spec}' not found (looked for a folder, or a name under {display_path(runs_dir)});"

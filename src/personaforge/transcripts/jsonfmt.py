@@ -7,6 +7,7 @@ import math
 import re
 
 from personaforge.errors import PersonaForgeError
+from personaforge.fileio import iter_jsonl
 from personaforge.transcripts.base import Turn, clean_speech, parse_time
 
 LIST_KEYS = ("turns", "segments", "utterances", "transcript")
@@ -103,15 +104,7 @@ def parse_json(text: str, source: str) -> tuple[list[Turn], list[str]]:
 
 def parse_jsonl(text: str, source: str) -> tuple[list[Turn], list[str]]:
     turns: list[Turn] = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise PersonaForgeError(f"{source}:{line_no}: invalid JSON ({exc.msg}); one object per line") from None
-        except (ValueError, RecursionError):
-            raise PersonaForgeError(f"{source}:{line_no}: invalid JSON (a number too large or nesting too deep)") from None
+    for line_no, item in iter_jsonl(text, source, "one object per line"):
         turn = _turn(item, source, line_no, line_no)
         if turn:
             turns.append(turn)
