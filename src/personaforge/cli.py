@@ -14,7 +14,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from personaforge import __version__
+from personaforge.cli_chat import register as register_chat
+from personaforge.cli_export import export_app
 from personaforge.cli_models import models_app
+from personaforge.cli_push import register as register_push
 from personaforge.config import RECORD_TYPES, TeacherConfig, load_data_config, validate_config
 from personaforge.errors import PersonaForgeError
 from personaforge.fileio import display_path
@@ -27,6 +30,9 @@ app.add_typer(data_app, name="data")
 runs_app = typer.Typer(no_args_is_help=True, help="List, inspect and remove training runs.")
 app.add_typer(runs_app, name="runs")
 app.add_typer(models_app, name="models")
+app.add_typer(export_app, name="export")
+register_chat(app)
+register_push(app)
 
 console = Console()
 err_console = Console(stderr=True)

@@ -197,6 +197,15 @@ def _data_json(dataset: DatasetFiles, plan: Plan, cfg: TrainConfig) -> dict:
     }
 
 
+def _record_personas(run: Run, cfg: TrainConfig, dataset: DatasetFiles) -> None:
+    """personas.json: chat, export, serve and push read the personas from the run, not from a dataset that may change."""
+    from personaforge.run_personas import personas_from_dataset, write_run_personas
+
+    data_path = Path(cfg.data.path)
+    card = data_path / "dataset_card.json" if data_path.is_dir() else None
+    write_run_personas(run.path, personas_from_dataset(dataset.personas, dataset.train + dataset.eval, card))
+
+
 def _shared_run(create) -> Run:
     """Rank 0 creates the run folder; under DDP every other rank learns its path."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
@@ -252,6 +261,7 @@ def _train_in(run: Run, cfg: TrainConfig, dataset: DatasetFiles, plan: Plan, res
         run.write_json("env.json", _env(plan, cfg))
         run.write_json("data.json", _data_json(dataset, plan, cfg))
         run.write_json(PROMPT_FORMAT_FILE, plan.prompt_format.to_json())
+        _record_personas(run, cfg, dataset)
     interrupt = None
     try:
         loaded = models.load_model(cfg.model, device=plan.device)
