@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -11,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from personaforge.errors import PersonaForgeError
+from personaforge.redaction import is_secret_key, redact_override
 from personaforge.yamlio import YamlDoc, load_yaml
 
 
@@ -41,11 +43,21 @@ DEFAULT_CONTRASTIVE_QUESTIONS = [
 class TeacherConfig(Section):
     url: str = Field(description="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1")
     model: str
-    api_key_env: str = "PERSONAFORGE_TEACHER_API_KEY"
+    api_key_env: str = Field("PERSONAFORGE_TEACHER_API_KEY",
+                             description="the NAME of the environment variable that holds the key, never the key")
     timeout: float = Field(60.0, gt=0)
     retries: int = Field(3, ge=0, le=10)
     temperature: float = Field(0.0, ge=0)
     cache_dir: str | None = None
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        # A key pasted here would be echoed in messages ("set <api_key_env>") and kept in configs.
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError("must be the name of an environment variable that holds the key (e.g."
+                             " PERSONAFORGE_TEACHER_API_KEY), not the key itself; export the key under that name")
+        return value
 
 
 class DataConfig(Section):
@@ -89,6 +101,7 @@ class ModelSection(Section):
     attn: Literal["auto", "sdpa", "flash_attention_2", "eager"] = "auto"
     gradient_checkpointing: bool = False
     trust_remote_code: bool = False
+    allow_pickle: bool = Field(False, description="load pickle (.bin/.pt) weights, which can run code; --allow-pickle")
     revision: str | None = None
 
 
@@ -135,6 +148,9 @@ class EvalSection(Section):
     max_new_tokens: int = Field(160, ge=1)
     temperature: float = Field(0.0, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
+    repetition_penalty: float = Field(
+        1.0, ge=1.0, description="> 1 makes repeating earlier tokens less likely (HF generate's repetition_penalty;"
+        " Ollama's repeat_penalty); small greedy models otherwise loop on one sentence")
     batch_size: int = Field(8, ge=1)
     max_samples: int = Field(0, ge=0, description="0 = all")
     seed: int = 0
@@ -245,6 +261,8 @@ def validate_config(cls: type[BaseModel], data: Any, doc: YamlDoc | None = None,
         message = error["msg"].removeprefix("Value error, ")
         value = error.get("input")
         shown = f" (got {value!r})" if isinstance(value, (str, int, float, bool)) and len(repr(value)) < 60 else ""
+        if loc and is_secret_key(loc[-1]):
+            shown = ""  # never echo what may be a credential
         raise PersonaForgeError(f"{where}: key '{key}': {message}{shown}") from None
 
 
@@ -275,12 +293,41 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
+def override_eval_settings(cfg: "TrainConfig", overrides: list[str]) -> "TrainConfig":
+    """A run's config with eval.* settings changed (persona eval KEY=VALUE); other sections are the run's own."""
+    for text in overrides:
+        path, _ = parse_override(text)
+        if len(path) != 2 or path[0] != "eval":
+            raise PersonaForgeError(f"override '{text}': persona eval changes eval.* settings only,"
+                                    " e.g. eval.repetition_penalty=1.2")
+    data = apply_overrides(cfg.model_dump(mode="json"), overrides)
+    return validate_config(TrainConfig, data, label="eval override")
+
+
+class _OverriddenDoc(YamlDoc):
+    """Errors about a key that a key=value override set name the override, not the file line it replaced."""
+
+    def __init__(self, doc: YamlDoc | None, label: str, overrides: list[str]) -> None:
+        super().__init__(data=doc.data if doc else None, source=doc.source if doc else label,
+                         lines=doc.lines if doc else {})
+        self.overrides = [(tuple(parse_override(text)[0]), text) for text in overrides]
+
+    def where(self, path: tuple = ()) -> str:
+        path = tuple(str(p) for p in path)
+        for keys, text in reversed(self.overrides):  # the last override of a key wins, so it is the one to blame
+            common = min(len(keys), len(path))
+            if common and keys[:common] == path[:common]:
+                return f"override '{redact_override(text)}'"
+        return super().where(path)
+
+
 def load_data_config(path: Path | None, overrides: list[str] | None = None) -> tuple[DataConfig, YamlDoc | None]:
     doc = load_yaml(path) if path is not None else None
     data = doc.data if doc else {}
     if isinstance(data, dict):
         data = apply_overrides(data, overrides or [])
-    config = validate_config(DataConfig, data, doc, label="data config")
+    where = _OverriddenDoc(doc, "data config", overrides) if overrides else doc
+    config = validate_config(DataConfig, data, where, label="data config")
     return config, doc
 
 
@@ -296,4 +343,5 @@ def load_train_config(path: Path, overrides: list[str] | None = None) -> tuple[T
         doc = None  # mapped keys no longer have lines of their own
     if isinstance(data, dict):
         data = apply_overrides(data, overrides or [])
-    return validate_config(TrainConfig, data, doc, label=str(path)), notes
+    where = _OverriddenDoc(doc, str(path), overrides) if overrides else doc
+    return validate_config(TrainConfig, data, where, label=str(path)), notes

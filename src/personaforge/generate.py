@@ -19,6 +19,7 @@ class GenerationSettings:
     top_p: float = 1.0
     batch_size: int = 8
     seed: int = 0
+    repetition_penalty: float = 1.0
 
 
 def cut_at_stop(text: str, stop_strings: Sequence[str]) -> str:
@@ -72,6 +73,8 @@ def generate(model, tokenizer, prompts: Sequence[str], settings: GenerationSetti
             kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
+        if settings.repetition_penalty != 1.0:
+            kwargs["repetition_penalty"] = settings.repetition_penalty
         if text_stops:
             kwargs.update(stop_strings=list(text_stops), tokenizer=tokenizer)
         with torch.no_grad():

@@ -50,6 +50,42 @@ def test_seeded_sampling_is_reproducible(tiny_model):
     assert other != first
 
 
+def _distinct_token_share(tokenizer, texts: list[str]) -> float:
+    ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    return sum(len(set(i)) for i in ids) / max(1, sum(len(i) for i in ids))
+
+
+def test_repetition_penalty_reaches_generate_and_curbs_loops(tiny_model):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float64)
+    prompts = ["Bread", "The lamp turns every ten seconds and I", "Storms"]
+    plain = generate(model, tokenizer, prompts, GenerationSettings(max_new_tokens=24))
+    same = generate(model, tokenizer, prompts, GenerationSettings(max_new_tokens=24, repetition_penalty=1.0))
+    penalised = generate(model, tokenizer, prompts, GenerationSettings(max_new_tokens=24, repetition_penalty=5.0))
+    assert plain == same
+    assert penalised != plain
+    # A random model loops on a few tokens; a strong penalty must spread them out.
+    assert _distinct_token_share(tokenizer, penalised) > _distinct_token_share(tokenizer, plain)
+
+
+def test_eval_overrides_change_eval_settings_only(tiny_model, tiny_dataset):
+    from personaforge.config import TrainConfig, override_eval_settings
+    from personaforge.errors import PersonaForgeError
+
+    cfg = TrainConfig.model_validate({"model": {"name": str(tiny_model)}, "data": {"path": str(tiny_dataset)}})
+    changed = override_eval_settings(cfg, ["eval.repetition_penalty=1.3", "eval.max_new_tokens=40"])
+    assert (changed.eval.repetition_penalty, changed.eval.max_new_tokens) == (1.3, 40)
+    assert changed.model == cfg.model and changed.train == cfg.train
+    with pytest.raises(PersonaForgeError, match="eval.\\* settings only"):
+        override_eval_settings(cfg, ["train.lr=0.1"])
+    with pytest.raises(PersonaForgeError, match="repetition_penalty"):
+        override_eval_settings(cfg, ["eval.repetition_penalty=0.5"])
+    with pytest.raises(PersonaForgeError, match="repetiton_penalty"):
+        override_eval_settings(cfg, ["eval.repetiton_penalty=1.2"])
+
+
 def test_max_samples_is_a_seeded_stratified_subset():
     records = [{"id": i, "persona": "A" if i < 60 else "B"} for i in range(90)]
     subset = stratified_subset(records, 9, seed=0)

@@ -15,10 +15,11 @@ import json
 import random
 import shutil
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from personaforge.config import TrainConfig
+from personaforge.config import TrainConfig, override_eval_settings
 from personaforge.errors import PersonaForgeError
 from personaforge.fileio import atomic_write_text, dumps_json, dumps_jsonl
 from personaforge.generate import GenerationSettings, generate
@@ -71,6 +72,18 @@ def check_run(run: Run, baseline: bool) -> None:
         raise PersonaForgeError(f"run {run.name} never reached training ({run.status}); the baseline needs its prompt format")
 
 
+def check_same_data(run: Run, cfg: TrainConfig, dataset) -> None:
+    """The dataset files must be the ones the run trained on: a rebuilt split can put eval answers into training.
+
+    Compared by content (sha256 per file), not by path, so evaluating from another working directory still works.
+    """
+    recorded = run.read_json("data.json").get("files")
+    if isinstance(recorded, dict) and recorded and sorted(recorded.values()) != sorted(dataset.files.values()):
+        raise PersonaForgeError(f"data.path {cfg.data.path}: the dataset changed since run {run.name} trained on it"
+                                " (file hashes differ from its data.json); evaluate on the data it was trained on,"
+                                " or train a new run")
+
+
 def _conversations(records: list[dict]) -> list[Conversation]:
     conversations = []
     for record in records:
@@ -105,14 +118,12 @@ def load_for_eval(run: Run, cfg: TrainConfig, baseline: bool, log):
         return models.load_model(local, log=log)
     loaded = models.load_model(model_cfg, log=log)
     if not baseline:
-        from peft import PeftModel
-
-        loaded.model = PeftModel.from_pretrained(loaded.model, str(run.adapter_dir))
+        loaded.model = models.load_adapter(loaded.model, run.adapter_dir, allow_pickle=model_cfg.allow_pickle)
     return loaded
 
 
 def evaluate_run(run: Run, *, baseline: bool = False, split: str = "eval", max_samples: int | None = None,
-                 log=print) -> EvalResult:
+                 overrides: Sequence[str] = (), allow_pickle: bool = False, log=print) -> EvalResult:
     from personaforge.evaluate.attribution import PersonaClassifier, attribution_report, blending_index
     from personaforge.evaluate.metrics import DEFINITIONS, MEAN_METRICS, aggregate, confidence_intervals, score_samples
 
@@ -120,6 +131,10 @@ def evaluate_run(run: Run, *, baseline: bool = False, split: str = "eval", max_s
         raise PersonaForgeError(f"--split {split}: use one of {', '.join(SPLITS)}")
     check_run(run, baseline)
     cfg = run.train_config()
+    if overrides:
+        cfg = override_eval_settings(cfg, list(overrides))
+    if allow_pickle:  # --allow-pickle adds to the run's own model.allow_pickle
+        cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"allow_pickle": True})})
     fmt = PromptFormat.from_json(run.read_json(PROMPT_FORMAT_FILE))
     dataset = load_dataset_dir(cfg.data)
     records = dataset.eval if split == "eval" else dataset.train
@@ -130,6 +145,7 @@ def evaluate_run(run: Run, *, baseline: bool = False, split: str = "eval", max_s
     if unseen:
         raise PersonaForgeError(f"{split} records name persona(s) the run never trained on: {', '.join(unseen)};"
                                 " evaluate with the dataset the run was trained on")
+    check_same_data(run, cfg, dataset)
     limit = max_samples if max_samples is not None else cfg.eval.max_samples
     records = stratified_subset(records, limit or 0, cfg.eval.seed)
     conversations = _conversations(records)
@@ -138,7 +154,7 @@ def evaluate_run(run: Run, *, baseline: bool = False, split: str = "eval", max_s
 
     loaded = load_for_eval(run, cfg, baseline, log)
     settings = GenerationSettings(cfg.eval.max_new_tokens, cfg.eval.temperature, cfg.eval.top_p,
-                                  cfg.eval.batch_size, cfg.eval.seed)
+                                  cfg.eval.batch_size, cfg.eval.seed, cfg.eval.repetition_penalty)
     stops = fmt.stop_strings(personas) if fmt.style == "plain" else [s for s in [fmt.eos_token, "<|im_end|>"] if s]
     prompts = [fmt.render(Conversation(c.system, c.name, c.history, c.question), loaded.tokenizer)[0]
                for c in conversations]
@@ -214,7 +230,8 @@ def _meta(run: Run, cfg: TrainConfig, baseline: bool, split: str, records: list[
         "baseline": baseline, "split": split, "samples": len(records), "eval_fingerprint": fingerprint(records),
         "tag": cfg.output.name, "prompt_style": run.read_json(PROMPT_FORMAT_FILE).get("style"),
         "generation": {"max_new_tokens": settings.max_new_tokens, "temperature": settings.temperature,
-                       "top_p": settings.top_p, "batch_size": settings.batch_size, "seed": settings.seed},
+                       "top_p": settings.top_p, "batch_size": settings.batch_size, "seed": settings.seed,
+                       "repetition_penalty": settings.repetition_penalty},
         "device": env.get("device"), "dtype": env.get("dtype"),
     }
 
