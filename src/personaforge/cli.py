@@ -77,10 +77,10 @@ def data_build(
                            help="Transcript file or folder (searched recursively); repeatable.")] = None,
     personas: Annotated[Optional[list[Path]], typer.Option("--personas", "-p",
                         help="Persona card YAML or a folder of them; repeatable.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder [default: data/default].")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Split and template seed [default: 0].")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: data/default).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Split and template seed (default: 0).")] = None,
     eval_fraction: Annotated[Optional[float], typer.Option(
-        help="Fraction of each persona's source segments held out [default: 0.12].")] = None,
+        help="Fraction of each persona's source segments held out (default: 0.12).")] = None,
     fmt: Annotated[Optional[str], typer.Option("--format", help="Transcript format: " + "|".join(FORMATS))] = None,
     redact_others: Annotated[Optional[bool], typer.Option("--redact-others/--no-redact-others",
                              help="Replace other speakers' self-introductions with their role.")] = None,
@@ -203,6 +203,12 @@ def data_speakers(
 
 
 RUNS_DIR_HELP = "Folder that holds the runs (output.dir)."
+ALLOW_PICKLE = typer.Option("--allow-pickle", help="Also load pickle weights (.bin/.pt), which can run code when"
+                            " loaded; only for sources you trust (sets model.allow_pickle=true).")
+
+
+def _pickle_override(allow_pickle: bool) -> list[str]:
+    return ["model.allow_pickle=true"] if allow_pickle else []
 
 
 @app.command("train")
@@ -211,6 +217,7 @@ def train_command(
     overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value overrides, e.g. train.epochs=2 lora.r=8")] = None,
     resume: Annotated[Optional[str], typer.Option("--resume", help="Continue RUN from its last checkpoint.")] = None,
     runs_dir: Annotated[Path, typer.Option(help=RUNS_DIR_HELP)] = Path("outputs/runs"),
+    allow_pickle: Annotated[bool, ALLOW_PICKLE] = False,
 ) -> None:
     """Fine-tune a model with LoRA on a built dataset; prints `run: PATH` last."""
     from personaforge.config import load_train_config
@@ -227,7 +234,7 @@ def train_command(
         else:
             if config is None:
                 raise PersonaForgeError("give a training config, e.g. persona train configs/train/smollm2_135m_instruct.yaml")
-            cfg, notes = load_train_config(config, overrides or [])
+            cfg, notes = load_train_config(config, [*(overrides or []), *_pickle_override(allow_pickle)])
             for note in notes:
                 log(f"note: {note}")
             run = train(cfg, config.stem, log=log)
@@ -247,13 +254,15 @@ def train_command(
 def merge_command(
     run: Annotated[str, typer.Argument(help="Run folder, run name, or 'latest'.")],
     runs_dir: Annotated[Path, typer.Option(help=RUNS_DIR_HELP)] = Path("outputs/runs"),
+    allow_pickle: Annotated[bool, ALLOW_PICKLE] = False,
 ) -> None:
     """Merge a run's LoRA adapter into the base weights (checked against the adapter model)."""
     from personaforge.merge import MergeCheckFailed, merge_run
     from personaforge.train.run import resolve_run
 
     try:
-        result = merge_run(resolve_run(run, runs_dir), log=lambda m: err_console.print(m, markup=False))
+        result = merge_run(resolve_run(run, runs_dir), log=lambda m: err_console.print(m, markup=False),
+                           allow_pickle=allow_pickle)
     except MergeCheckFailed as failed:
         sys.stderr.write(f"error: {failed}\n")
         raise typer.Exit(1)
@@ -323,7 +332,10 @@ def eval_command(
     baseline: Annotated[bool, typer.Option("--baseline", help="Evaluate the untuned base model with the same prompts.")] = False,
     split: Annotated[str, typer.Option(help="Which split to evaluate: eval or train.")] = "eval",
     max_samples: Annotated[Optional[int], typer.Option(help="A seeded subset stratified by persona.")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Argument(
+        help="eval.* settings for this evaluation, e.g. eval.repetition_penalty=1.2 eval.max_new_tokens=96")] = None,
     runs_dir: Annotated[Path, typer.Option(help=RUNS_DIR_HELP)] = Path("outputs/runs"),
+    allow_pickle: Annotated[bool, ALLOW_PICKLE] = False,
 ) -> None:
     """Generate answers for the eval split and score them (metrics.json, predictions.jsonl, report.md)."""
     from personaforge.evaluate.runner import evaluate_run
@@ -332,6 +344,7 @@ def eval_command(
     if max_samples is not None and max_samples < 1:
         raise PersonaForgeError("--max-samples must be at least 1")
     result = evaluate_run(resolve_run(run, runs_dir), baseline=baseline, split=split, max_samples=max_samples,
+                          overrides=overrides or [], allow_pickle=allow_pickle,
                           log=lambda m: err_console.print(m, markup=False, highlight=False, soft_wrap=True))
     m = result.metrics
     lo, hi = m["ci"]["rouge1"]
@@ -375,11 +388,12 @@ def run_command(
     config: Annotated[Path, typer.Argument(help="Training config YAML.")],
     overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value overrides")] = None,
     data_config: Annotated[Optional[Path], typer.Option(help="Data config used when data.path is missing"
-                                                        " [default: configs/data/default.yaml].")] = None,
+                                                        " (default: configs/data/default.yaml).")] = None,
     baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also evaluate the untuned base model.")] = True,
     max_samples: Annotated[Optional[int], typer.Option(help="Evaluate a seeded stratified subset.")] = None,
     leaderboard_out: Annotated[Optional[Path], typer.Option(help="Where the leaderboard report goes"
-                                                            " [default: next to output.dir, in leaderboard/].")] = None,
+                                                            " (default: next to output.dir, in leaderboard/).")] = None,
+    allow_pickle: Annotated[bool, ALLOW_PICKLE] = False,
 ) -> None:
     """The whole pipeline: build the data if missing → train → merge → eval (+ baseline) → leaderboard."""
     from personaforge.pipeline import run_pipeline
@@ -389,7 +403,8 @@ def run_command(
         err_console.print(message, markup=False, highlight=False, soft_wrap=True)
 
     try:
-        result = run_pipeline(config, overrides or [], data_config=data_config, baseline=baseline,
+        result = run_pipeline(config, [*(overrides or []), *_pickle_override(allow_pickle)],
+                              data_config=data_config, baseline=baseline,
                               max_samples=max_samples, log=log)
     except RunFailed as failed:
         sys.stderr.write(f"error: {failed}\n")
@@ -411,6 +426,7 @@ def sweep_command(
     baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also evaluate each untuned base model.")] = True,
     max_samples: Annotated[Optional[int], typer.Option(help="Evaluate a seeded stratified subset.")] = None,
     leaderboard_out: Annotated[Optional[Path], typer.Option(help="Where the leaderboard report goes.")] = None,
+    allow_pickle: Annotated[bool, ALLOW_PICKLE] = False,
 ) -> None:
     """Run the pipeline for each config, skipping finished runs and continuing past failures."""
     from personaforge.merge import MergeCheckFailed
@@ -427,7 +443,8 @@ def sweep_command(
     for config in configs:
         log(f"== {display_path(config)}")
         try:
-            results.append(run_pipeline(config, data_config=data_config, baseline=baseline, max_samples=max_samples,
+            results.append(run_pipeline(config, _pickle_override(allow_pickle), data_config=data_config,
+                                        baseline=baseline, max_samples=max_samples,
                                         reuse_finished=True, log=log))
         except (RunFailed, PersonaForgeError, MergeCheckFailed) as failed:
             log(f"error: {display_path(config)}: {failed}")
@@ -450,6 +467,23 @@ def sweep_command(
         raise typer.Exit(1)
 
 
+# typer >= 0.2x vendors click: its usage errors derive from typer.TyperException, not click.ClickException.
+_CLICK_ERRORS = (click.ClickException, *((typer.TyperException,) if hasattr(typer, "TyperException") else ()))
+_EXITS = (click.exceptions.Exit, typer.Exit)
+_ABORTS = (click.exceptions.Abort, typer.Abort, KeyboardInterrupt)
+
+
+def _usage_error(exc: Exception) -> int:
+    """A bad option or argument as one `error:` line (no usage block, no traceback); help alone when no args."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        exc.show()
+        return exc.exit_code
+    ctx = getattr(exc, "ctx", None)
+    hint = f"; see {ctx.command_path} --help" if ctx is not None else ""
+    sys.stderr.write(f"error: {' '.join(exc.format_message().split()).rstrip('.')}{hint}\n")
+    return getattr(exc, "exit_code", 2)
+
+
 def main() -> None:
     try:
         code = app(standalone_mode=False)
@@ -457,12 +491,12 @@ def main() -> None:
         sys.stdout.flush()
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(2)
-    except click.exceptions.Exit as exc:
+    except _EXITS as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except _CLICK_ERRORS as exc:
+        sys.stdout.flush()
+        sys.exit(_usage_error(exc))
+    except _ABORTS:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)

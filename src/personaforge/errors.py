@@ -8,5 +8,8 @@ class PersonaForgeError(Exception):
     """
 
     def __init__(self, message: str) -> None:
-        # Keep it to one line: multi-line messages break scripts that parse stderr.
-        super().__init__(" ".join(str(message).split()))
+        from personaforge.redaction import scrub
+
+        # Keep it to one line: multi-line messages break scripts that parse stderr. Scrubbed: messages are printed,
+        # logged and stored in status.json, so a token that slipped into one must not travel with it.
+        super().__init__(scrub(" ".join(str(message).split())))

@@ -51,13 +51,18 @@ def _line_of_offset(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
-def decode_text(data: bytes, source: str) -> DecodedText:
-    """UTF-8 (BOM allowed), else cp1252; binary or undecodable input is a PersonaForgeError."""
+TRANSCRIPT_TEXT = "a transcript; give a text file (.txt .vtt .srt .json .jsonl)"
+
+
+def decode_text(data: bytes, source: str, expected: str = TRANSCRIPT_TEXT) -> DecodedText:
+    """UTF-8 (BOM allowed), else cp1252; binary or undecodable input is a PersonaForgeError.
+
+    ``expected`` completes the binary-file message: "not <expected>" (what the file should have been).
+    """
     nul = data.find(b"\x00")
     if nul >= 0:
         raise PersonaForgeError(
-            f"{source}:{_line_of_offset(data, nul)}: looks like a binary file (NUL byte), not a transcript;"
-            " give a text file (.txt .vtt .srt .json .jsonl)"
+            f"{source}:{_line_of_offset(data, nul)}: looks like a binary file (NUL byte), not {expected}"
         )
     if data.startswith(b"\xef\xbb\xbf"):
         encoding, body = "utf-8-sig", data[3:]
@@ -96,9 +101,15 @@ def display_path(path: Path) -> str:
         return resolved.as_posix()
 
 
+def jsonl_lines(text: str) -> list[str]:
+    """JSONL lines end at "\n" only (a "\r" before it is JSON whitespace). str.splitlines() would also break at
+    U+2028, U+2029 and U+0085, which JSON strings may hold unescaped, as our own writer leaves them."""
+    return text.split("\n")
+
+
 def iter_jsonl(text: str, source: str, hint: str):
     """(line number, parsed value) for each non-blank line; bad lines are one-line errors naming file:line."""
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(jsonl_lines(text), start=1):
         if not line.strip():
             continue
         try:
@@ -110,14 +121,20 @@ def iter_jsonl(text: str, source: str, hint: str):
         yield number, value
 
 
+JSONL_TEXT = "a JSONL file of records; give a text file with one JSON object per line"
+
+
 def read_records(path: Path) -> tuple[list[dict], str]:
-    """Training records from a .jsonl file, and the file's sha256. Each must have prompt/completion or messages."""
+    """Training records from a .jsonl file, and the file's sha256; each must pass `persona data validate`'s checks."""
+    from personaforge.dataset.validate import record_problem  # validate builds on this module: import at call time
+
     source = display_path(path)
     data = read_bytes(path)
     rows = []
-    for number, row in iter_jsonl(decode_text(data, source).text, source, f"run persona data validate {source}"):
-        if not isinstance(row, dict) or not (("prompt" in row and "completion" in row) or "messages" in row):
-            raise PersonaForgeError(f"{source}:{number}: not a training record (needs prompt/completion or messages);"
-                                    f" run persona data validate {source}")
+    for number, row in iter_jsonl(decode_text(data, source, JSONL_TEXT).text, source,
+                                 f"run persona data validate {source}"):
+        problem = record_problem(row)
+        if problem:
+            raise PersonaForgeError(f"{source}:{number}: {problem}; run persona data validate {source}")
         rows.append(row)
     return rows, hashlib.sha256(data).hexdigest()

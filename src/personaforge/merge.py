@@ -53,15 +53,16 @@ def sample_batches(run: Run, tokenizer, count: int = 4) -> list[dict[str, torch.
     return [{"input_ids": torch.tensor([e.input_ids])} for e in examples]
 
 
-def merge_run(run: Run, log=print) -> MergeResult:
-    from peft import PeftModel
-
+def merge_run(run: Run, log=print, allow_pickle: bool = False) -> MergeResult:
+    """``allow_pickle`` (--allow-pickle) adds to the run's own model.allow_pickle; it never takes it away."""
     from personaforge import models
 
     run.require_finished("merged")
     cfg = run.train_config()
     env = run.read_json("env.json")
     model_cfg = cfg.model
+    if allow_pickle:
+        model_cfg = model_cfg.model_copy(update={"allow_pickle": True})
     if model_cfg.quantization != "none":
         # 4-bit weights cannot hold a merge: merge into the compute dtype instead.
         log(f"note: merging a {model_cfg.quantization} (QLoRA) run into {env.get('dtype', 'bfloat16')} weights")
@@ -71,7 +72,7 @@ def merge_run(run: Run, log=print) -> MergeResult:
     loaded = models.load_model(model_cfg)
     params = sum(p.numel() for p in loaded.model.parameters())
     check_disk(run.path, int(params * loaded.model.dtype.itemsize * 1.1) + 50_000_000, "the merged model")
-    model = PeftModel.from_pretrained(loaded.model, str(run.adapter_dir))
+    model = models.load_adapter(loaded.model, run.adapter_dir, allow_pickle=model_cfg.allow_pickle)
     model.eval()
     batches = sample_batches(run, loaded.tokenizer)
     device = next(model.parameters()).device

@@ -563,6 +563,42 @@ def _load_error(source: ModelSource, exc: BaseException, revision: str | None,
     return PersonaForgeError(f"model '{source.name}': cannot load ({_first_line(exc)})")
 
 
+# ------------------------------------------------------------------------------------------- safe loading
+# Pickle (.bin/.pt) weights run arbitrary code when unpickled; safetensors files hold only tensors.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+PICKLE_ADVICE = ("convert them to safetensors (load once where you trust them and save_pretrained(...,"
+                 " safe_serialization=True)), or pass --allow-pickle (model.allow_pickle: true) if you trust the source")
+
+
+def check_safe_weights(folder: Path, allow_pickle: bool, what: str) -> None:
+    """Refuse a folder whose weights exist only as pickle files, unless pickle is explicitly allowed."""
+    folder = Path(folder)
+    if allow_pickle or not folder.is_dir() or any(folder.glob("*.safetensors")):
+        return
+    pickled = sorted(p.name for p in folder.iterdir()
+                     if p.is_file() and p.suffix.lower() in PICKLE_SUFFIXES and p.name != "training_args.bin")
+    if pickled:
+        raise PersonaForgeError(f"{what} holds pickle weights ({pickled[0]}), which can run code when loaded;"
+                                f" {PICKLE_ADVICE}")
+
+
+def check_source_weights(source: ModelSource, allow_pickle: bool) -> None:
+    """Preflight: a local model folder with only pickle weights is refused before any run folder exists.
+
+    Hub repositories are checked when loading (use_safetensors=True); our caches (pkg:, gguf:) hold safetensors.
+    """
+    if source.kind == "local":
+        check_safe_weights(Path(source.location), allow_pickle, f"model '{source.name}'")
+
+
+def load_adapter(model: Any, adapter_dir: Path, *, allow_pickle: bool = False) -> Any:
+    """A PEFT adapter applied to ``model``, from safetensors only unless pickle is allowed."""
+    from peft import PeftModel
+
+    check_safe_weights(Path(adapter_dir), allow_pickle, f"adapter folder {adapter_dir}")
+    return PeftModel.from_pretrained(model, str(adapter_dir))
+
+
 # ---------------------------------------------------------------------------------------------- loading
 @dataclass
 class LoadedModel:
@@ -699,7 +735,11 @@ def load_model(cfg: ModelSection, *, device: torch.device | None = None, log: Lo
     source = resolve_source(cfg.name, log=log)
     where = _where(source, cfg.revision, log)
     tokenizer = _tokenizer_at(where, source, cfg.trust_remote_code, cfg.revision, notes)
+    allow_pickle = cfg.allow_pickle
+    check_source_weights(source, allow_pickle)
     kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": cfg.trust_remote_code, **where.kwargs}
+    if not allow_pickle:
+        kwargs["use_safetensors"] = True  # never unpickle hub weights either (a .bin-only repo is refused)
     if attn is not None:
         kwargs["attn_implementation"] = attn
     if quantization is not None:
@@ -717,6 +757,10 @@ def load_model(cfg: ModelSection, *, device: torch.device | None = None, log: Lo
             kwargs.pop("attn_implementation")
             model = _from_pretrained(where, config, kwargs, notes)
     except (OSError, ValueError) as exc:
+        refused = source.kind == "hub" and not allow_pickle and "safetensors" in str(exc)
+        if refused and hub_error(source.name, exc) is None:  # the repo exists but holds only pickle weights
+            raise PersonaForgeError(f"model '{cfg.name}' has no safetensors weights, only pickle files that can run"
+                                    f" code when loaded; {PICKLE_ADVICE}") from None
         raise _load_error(source, exc, cfg.revision, where.unreachable) from None
     if quantization is None:
         model.to(device)
@@ -953,7 +997,8 @@ def model_rows() -> list[dict]:
 
 __all__ = [
     "EMBEDDED", "EmbeddedModel", "LoadedModel", "MemoryEstimate", "ModelShape", "ModelSource", "available_memory",
-    "count_params", "dtype_name", "embedded_dir", "embedded_model", "estimate_memory", "gguf_cache_dir", "hub_error",
-    "hub_unreachable_reason", "is_cached", "load_model", "load_tokenizer", "log_stderr", "model_rows", "model_shape",
+    "check_safe_weights", "check_source_weights", "count_params", "dtype_name", "embedded_dir", "embedded_model",
+    "estimate_memory", "gguf_cache_dir", "hub_error", "hub_unreachable_reason", "is_cached", "load_adapter",
+    "load_model", "load_tokenizer", "log_stderr", "model_rows", "model_shape",
     "pick_device", "pick_dtype", "prepare_gguf", "pull_embedded", "resolve_source", "suggest_fits",
 ]

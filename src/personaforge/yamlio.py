@@ -65,4 +65,4 @@ def parse_yaml(text: str, source: str) -> YamlDoc:
 
 def load_yaml(path: Path) -> YamlDoc:
     source = display_path(path)
-    return parse_yaml(decode_text(read_bytes(path), source).text, source)
+    return parse_yaml(decode_text(read_bytes(path), source, "YAML; give a YAML text file").text, source)

@@ -23,6 +23,7 @@ from personaforge.dataset.writers import TeacherWriter, TemplateWriter
 from personaforge.errors import PersonaForgeError
 from personaforge.fileio import display_path, dumps_json, dumps_jsonl, read_bytes
 from personaforge.personas import Roster, load_cards
+from personaforge.redaction import redact_url
 from personaforge.transcripts import Transcript, discover, parse_file
 
 OUTPUT_FILES = ("train.jsonl", "eval.jsonl", "dataset_card.json", "dataset_card.md")
@@ -123,6 +124,7 @@ def _card(config, roster, loaded_cards, transcripts, segmented, train, evaluatio
     settings = config.model_dump(mode="json", exclude={"out"})
     if settings.get("teacher"):
         settings["teacher"].pop("api_key_env", None)
+        settings["teacher"]["url"] = redact_url(settings["teacher"]["url"])  # ?key=... must not be published
     shared = [leak.length for leak in leaks]
     shared += [0] * (len(evaluation) - len(shared))
     return {

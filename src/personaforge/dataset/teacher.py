@@ -12,28 +12,31 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from personaforge.config import TeacherConfig
 from personaforge.errors import PersonaForgeError
 from personaforge.fileio import atomic_write_text
 from personaforge.home import personaforge_home
+from personaforge.redaction import redact_url
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
 
 def completions_url(url: str) -> str:
-    url = url.rstrip("/")
-    if url.endswith("/chat/completions"):
-        return url
-    if not url.endswith("/v1"):
-        url += "/v1"
-    return url + "/chat/completions"
+    """.../v1/chat/completions for a base URL; a query string (?api-version=..., ?key=...) stays at the end."""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if not path.endswith("/chat/completions"):
+        path = (path if path.endswith("/v1") else path + "/v1") + "/chat/completions"
+    return urlunsplit(parts._replace(path=path))
 
 
 class TeacherClient:
     def __init__(self, config: TeacherConfig) -> None:
         self.config = config
         self.url = completions_url(config.url)
+        self.shown_url = redact_url(self.url)  # for messages: a key in the URL's query never reaches the screen
         self.cache_dir = Path(config.cache_dir) if config.cache_dir else personaforge_home() / "teacher-cache"
         self.requests = 0
         self.cache_hits = 0
@@ -82,14 +85,15 @@ class TeacherClient:
                 last_problem = f"HTTP {exc.code}"
                 if exc.code in (401, 403):
                     raise PersonaForgeError(
-                        f"teacher at {self.url} refused the request (HTTP {exc.code}); set {self.config.api_key_env}"
+                        f"teacher at {self.shown_url} refused the request (HTTP {exc.code});"
+                        f" set {self.config.api_key_env}"
                     ) from None
                 if exc.code == 404:
                     raise PersonaForgeError(
-                        f"teacher at {self.url} answered 404; check --teacher-url and that model '{self.config.model}' exists"
+                        f"teacher at {self.shown_url} answered 404; check --teacher-url and that model '{self.config.model}' exists"
                     ) from None
                 if exc.code not in RETRY_STATUS:
-                    raise PersonaForgeError(f"teacher at {self.url} answered HTTP {exc.code}; check the server") from None
+                    raise PersonaForgeError(f"teacher at {self.shown_url} answered HTTP {exc.code}; check the server") from None
                 continue
             except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
@@ -107,6 +111,6 @@ class TeacherClient:
                 return content.strip()
             last_problem = "empty answer"
         raise PersonaForgeError(
-            f"teacher at {self.url} failed after {self.config.retries + 1} tries ({last_problem});"
+            f"teacher at {self.shown_url} failed after {self.config.retries + 1} tries ({last_problem});"
             " check that the server is running, or build without --teacher-url"
         )

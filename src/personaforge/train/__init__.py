@@ -84,6 +84,7 @@ def preflight(cfg: TrainConfig, dataset: DatasetFiles) -> Plan:
         raise PersonaForgeError(f"model.quantization: {cfg.model.quantization} (QLoRA) needs a CUDA GPU and this"
                                 f" machine has {device.type}; set model.quantization: none")
     source = models.resolve_source(cfg.model.name)
+    models.check_source_weights(source, cfg.model.allow_pickle)
     tokenizer = models.load_tokenizer(source, trust_remote_code=cfg.model.trust_remote_code)
     fmt = choose_prompt_format(cfg.data.prompt_style, tokenizer, dataset.has_messages, dataset.has_plain)
     train_records, validation_records = validation_split(dataset.train, cfg.data.validation_fraction, cfg.train.seed)
@@ -179,6 +180,7 @@ def _env(plan: Plan, cfg: TrainConfig) -> dict:
         "platform": platform.platform(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "device": str(plan.device), "dtype": str(plan.dtype).removeprefix("torch."),
         "world_size": int(os.environ.get("WORLD_SIZE", "1")), "trust_remote_code": cfg.model.trust_remote_code,
+        "allow_pickle": cfg.model.allow_pickle,
         "model_source": {"kind": plan.source.kind, "location": str(plan.source.location), "name": plan.source.name,
                          "license": plan.source.license},
         "command": " ".join(sys.argv),

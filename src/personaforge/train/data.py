@@ -50,7 +50,8 @@ def load_dataset_dir(cfg: DataSection) -> DatasetFiles:
         raise PersonaForgeError(f"data.path: {cfg.path} does not exist; build a dataset with persona data build"
                                 " or point data.path at a folder or .jsonl file")
     if not train:
-        raise PersonaForgeError(f"data.path: {cfg.path} has no training records")
+        raise PersonaForgeError(f"data.path: {cfg.path} has no training records; rebuild it with persona data build"
+                                " or point data.path at a dataset with records")
     rows = train + evaluation
     return DatasetFiles(train, evaluation, files,
                         has_messages=all("messages" in r for r in rows),
@@ -61,7 +62,9 @@ def validation_split(records: list[dict], fraction: float, seed: int) -> tuple[l
     """Hold out a seeded slice of training records for validation loss, grouped by source segment."""
     if fraction <= 0 or len(records) < 10:
         return records, []
-    groups = sorted({r.get("segment") or r.get("id") or str(i) for i, r in enumerate(records)})
+    # Numeric ids may sit beside string ones (hand-made files): order by type first so sorting cannot fail.
+    groups = sorted({r.get("segment") or r.get("id") or str(i) for i, r in enumerate(records)},
+                    key=lambda key: (isinstance(key, str), key))
     random.Random(f"validation:{seed}").shuffle(groups)
     held = set(groups[: max(1, round(fraction * len(groups)))])
     train, validation = [], []
