@@ -106,3 +106,18 @@ def test_folder_given_as_file_is_an_error(tmp_path):
     folder.mkdir()
     with pytest.raises(PersonaForgeError, match=r"dir\.txt: is a folder"):
         parse_file(folder)
+
+
+def test_atomic_writes_get_the_usual_file_mode_not_mkstemps_owner_only(tmp_path):
+    import os
+
+    from personaforge.fileio import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "out.txt", "hello")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.txt").read_text() == "hello"
+    assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o644
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
