@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -13,10 +14,21 @@ from pathlib import Path
 from personaforge.errors import PersonaForgeError
 
 
-def _default_file_mode() -> int:
+def default_mode(directory: bool = False) -> int:
+    """The mode open()/mkdir() would give under the current umask (mkstemp/mkdtemp make things owner-only)."""
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return (0o777 if directory else 0o666) & ~umask
+
+
+def replace_dir(staging: Path, final: Path) -> None:
+    """Move a fully written staging folder into place; the old folder is only removed once the new one is there."""
+    old = final.parent / f".{final.name}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    staging.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -26,7 +38,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         # mkstemp makes the file owner-only; outputs get the usual permissions, as open() would give them.
-        os.chmod(tmp, _default_file_mode())
+        os.chmod(tmp, default_mode())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from personaforge.errors import PersonaForgeError
-from personaforge.fileio import atomic_write_text, display_path, dumps_json
+from personaforge.fileio import atomic_write_text, display_path, dumps_json, replace_dir
 from personaforge.prompting import PromptFormat
 from personaforge.train import PROMPT_FORMAT_FILE
 from personaforge.train.data import load_dataset_dir
@@ -95,11 +95,6 @@ def merge_run(run: Run, log=print, allow_pickle: bool = False) -> MergeResult:
     check = {"max_abs_logit_diff": diff, "tolerance": tolerance, "samples": len(batches),
              "dtype": str(merged.dtype).removeprefix("torch.")}
     atomic_write_text(staging / "merge_check.json", dumps_json(check))
-    old = run.path / ".merged.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    staging.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir(staging, final)
     log(json.dumps(check))
     return MergeResult(final, diff, tolerance, len(batches))

@@ -36,7 +36,7 @@ class RunPersona:
         return data
 
     @classmethod
-    def from_json(cls, data: dict) -> "RunPersona":
+    def from_json(cls, data: dict) -> RunPersona:
         return cls(name=str(data["name"]), system_prompt=str(data.get("system_prompt") or ""),
                    aliases=tuple(str(a) for a in data.get("aliases") or ()), consent=data.get("consent"),
                    source=data.get("source"))

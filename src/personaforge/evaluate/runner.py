@@ -21,7 +21,7 @@ from pathlib import Path
 
 from personaforge.config import TrainConfig, override_eval_settings
 from personaforge.errors import PersonaForgeError
-from personaforge.fileio import atomic_write_text, dumps_json, dumps_jsonl
+from personaforge.fileio import atomic_write_text, dumps_json, dumps_jsonl, replace_dir
 from personaforge.generate import GenerationSettings, generate
 from personaforge.prompting import Conversation, PromptFormat, conversation_from_record
 from personaforge.train import PROMPT_FORMAT_FILE
@@ -246,12 +246,7 @@ def _write(folder: Path, metrics: dict, rows: list[dict], probes: dict) -> None:
     atomic_write_text(staging / "predictions.jsonl", dumps_jsonl(rows))
     atomic_write_text(staging / "probes.json", dumps_json(probes))
     atomic_write_text(staging / "report.md", render_report(metrics, rows))
-    old = folder.parent / f".{folder.name}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        folder.rename(old)
-    staging.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir(staging, folder)
 
 
 def _tensorboard(run: Run, name: str, metrics: dict) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from personaforge.errors import PersonaForgeError
 from personaforge.export import model_card
-from personaforge.fileio import atomic_write_text, display_path, dumps_json
+from personaforge.fileio import atomic_write_text, default_mode, display_path, dumps_json, replace_dir
 from personaforge.prompting import PromptFormat
 from personaforge.run_personas import RunPersona, run_personas
 from personaforge.train.run import Run
@@ -323,15 +323,8 @@ def write_dry_run(plan: Plan, log: Log) -> tuple[Path, list[tuple[str, int]]]:
     log(f"writing the upload folder {display_path(dest)}")
     with _staging(dest.parent, dest.name) as staging:
         files = build_folder(plan, staging, log)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(staging, 0o777 & ~mask)  # mkdtemp makes it private; the finished folder is an ordinary one
-        old = dest.parent / f".{dest.name}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if dest.exists():
-            dest.rename(old)
-        staging.rename(dest)
-        shutil.rmtree(old, ignore_errors=True)
+        os.chmod(staging, default_mode(directory=True))  # mkdtemp makes it private; the result is an ordinary folder
+        replace_dir(staging, dest)
     return dest, files
 
 
