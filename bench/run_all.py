@@ -116,24 +116,26 @@ def main(argv: list[str] | None = None) -> None:
         parser().error(f"--trainers: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
     info = machine()
     results: dict = {"date": result_path().stem[:10], "host": info["host"], "machine": info}
+    out = Path(args.out) if args.out else result_path()
     with tempfile.TemporaryDirectory(prefix="pf-bench-") as tmp:
         data = build_bundled_dataset(Path(tmp) / "data")
         if "data" in args.only:
             print("[data] building ~1 MB of transcripts", file=sys.stderr)
             results["data_build"] = data_build.measure()
+            write_json(out, results)  # after every part: a later failure never loses minutes of measurements
         if "train" in args.only:
             train_args = train_throughput.parser().parse_args([
                 "--steps", str(args.steps), "--batch-size", str(args.batch_size), "--threads", str(args.threads),
                 "--heldout", str(args.heldout), "--trainers", args.trainers, "--data", str(data), "--memory",
                 *(["--profile", args.profile] if args.profile else [])])
             results["training"] = train_throughput.run(train_args)
+            write_json(out, results)
         if "eval" in args.only:
             eval_args = eval_generation.parser().parse_args([
                 "--prompts", str(args.prompts), "--batch-sizes", args.batch_sizes, "--max-new-tokens",
                 str(args.max_new_tokens), "--threads", str(args.threads), "--data", str(data)])
             results["evaluation"] = eval_generation.run(eval_args)
-    out = Path(args.out) if args.out else result_path()
-    write_json(out, results)
+            write_json(out, results)
     print(report(results))
     print(f"\nresults: {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
 
