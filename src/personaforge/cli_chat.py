@@ -65,6 +65,18 @@ def _load(chat_run):
         return chat_run.load(log)
 
 
+def _start(run: str, runs_dir: Path, persona: str | None, flags: dict):
+    """ask and chat: flags checked, run opened and persona found (all before the slow model load)."""
+    _check_flags(**flags)
+    chat_run = _open(run, runs_dir)
+    return chat_run, _persona(chat_run, persona)
+
+
+def _load_with(chat_run, flags: dict):
+    session = _load(chat_run)
+    return session, session.with_settings(**flags)
+
+
 def ask_command(
     run: Annotated[str, typer.Argument(help=RUN_HELP)],
     question: Annotated[str, typer.Argument(help="The question; '-' reads it from stdin.")],
@@ -78,16 +90,14 @@ def ask_command(
     """Ask a persona one question; prints only the answer on stdout (for scripts)."""
     from personaforge.chat import disclosure
 
-    _check_flags(max_new_tokens, temperature, top_p, repetition_penalty)
-    chat_run = _open(run, runs_dir)
-    who = _persona(chat_run, persona)
+    flags = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                 repetition_penalty=repetition_penalty)
+    chat_run, who = _start(run, runs_dir, persona, flags)
     if question == "-":
         question = sys.stdin.read()
     if not question.strip():
         raise PersonaForgeError("the question is empty")
-    session = _load(chat_run)
-    settings = session.with_settings(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                                     repetition_penalty=repetition_penalty)
+    session, settings = _load_with(chat_run, flags)
     turn = session.prepare(who, question, max_new_tokens=settings.max_new_tokens)
     log(disclosure(who))  # stderr: stdout stays just the answer
     reply = session.reply(turn, settings)
@@ -110,12 +120,10 @@ def chat_command(
     runs_dir: RunsDirOpt = RUNS_DIR,
 ) -> None:
     """Talk to a persona: multi-turn, in the run's training prompt format, answers streamed as they come."""
-    _check_flags(max_new_tokens, temperature, top_p, repetition_penalty)
-    chat_run = _open(run, runs_dir)
-    who = _persona(chat_run, persona)
-    session = _load(chat_run)
-    settings = session.with_settings(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                                     repetition_penalty=repetition_penalty)
+    flags = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                 repetition_penalty=repetition_penalty)
+    chat_run, who = _start(run, runs_dir, persona, flags)
+    session, settings = _load_with(chat_run, flags)
     if sys.stdin.isatty():
         try:
             import readline  # noqa: F401 - line editing and history for input()

@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 import torch
 
 from personaforge.errors import PersonaForgeError
-from personaforge.fileio import atomic_write_text, dumps_json
+from personaforge.fileio import atomic_write_text, default_mode, dumps_json
 from personaforge.home import personaforge_home
 
 if TYPE_CHECKING:
@@ -226,9 +226,7 @@ def _build_locked(dest: Path, build: Callable[[Path], None]) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
     try:
         build(tmp)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes it private; the finished cache is an ordinary folder
+        os.chmod(tmp, default_mode(directory=True))  # mkdtemp makes it private; the cache is an ordinary folder
         os.rename(tmp, dest)
     finally:
         if tmp.exists():
