@@ -1,9 +1,10 @@
 """Batching without static padding.
 
 Packed (default): a batch's samples are laid end to end in one row, with position ids restarting at 0 for
-each sample. transformers turns restarting position ids into a block-diagonal attention mask (sdpa/eager)
-or variable-length kernels (flash attention), so samples never attend across their boundary, and no pad
-token is ever computed. Unpacked: right-padded to the longest sample in the batch, not to max_length.
+each sample. The attention splits the row at those restarts (flash attention's variable-length kernels, or
+per-sample sdpa calls: see packed_attention), so samples never attend across their boundary and no pad token
+is ever computed. Models left on a dense block-diagonal mask (eager, sliding windows) get rows capped at
+max_length instead. Unpacked: right-padded to the longest sample in the batch, not to max_length.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from personaforge.train.tokenize import IGNORE, Example
 class PackedCollator:
     """Lay a batch's samples end to end, in rows of at most ``row_tokens`` tokens (first-fit decreasing).
 
-    One endless row is ideal for flash attention's variable-length kernels, but sdpa/eager on a CPU turn
-    restarting positions into a dense block-diagonal mask over the whole row, whose cost grows with the
-    square of the row; rows capped at max_length keep that cost near the unpacked one. Short rows are
+    ``row_tokens=None`` gives one row with no filler, for attention that splits it per sample. A dense
+    block-diagonal mask costs the square of the row, so for it rows are capped (at max_length), which keeps
+    that cost near the unpacked one. Short rows are
     topped up with pad tokens that form their own position block (they attend only to each other and carry
     no labels), so no attention_mask is needed and samples still never see each other.
     """

@@ -11,6 +11,7 @@ from transformers.integrations import TensorBoardCallback
 
 from personaforge.config import TrainConfig
 from personaforge.train.callbacks import InterruptCallback, RichProgressCallback, WatchdogCallback
+from personaforge.train import packed_attention
 from personaforge.train.collate import PackedCollator, PaddedCollator
 from personaforge.train.loss import labelled_loss_sum
 
@@ -168,9 +169,11 @@ def build_trainer(model, tokenizer, train_examples, validation_examples, cfg: Tr
     args = training_arguments(cfg, output_dir, device=device, dtype=dtype, has_validation=bool(validation_examples))
     fold_lora_dropout(model)  # about half the activation memory of a step on a CPU (see DropoutLinear)
     if cfg.train.packing:
-        # flash attention packs one long row efficiently; other kernels get rows capped at max_length
+        # Flash attention's variable-length kernels and our per-sample sdpa take the batch as one row with no
+        # filler; other kernels get a dense block-diagonal mask, so their rows are capped at max_length.
         flash = getattr(model.config, "_attn_implementation", "") == "flash_attention_2"
-        collator = PackedCollator(None if flash else cfg.data.max_length, tokenizer.pad_token_id)
+        split = not flash and packed_attention.enable(model, cfg.data.max_length)
+        collator = PackedCollator(None if flash or split else cfg.data.max_length, tokenizer.pad_token_id)
     else:
         collator = PaddedCollator(tokenizer.pad_token_id)
     interrupt = InterruptCallback()
