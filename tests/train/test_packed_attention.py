@@ -84,7 +84,7 @@ def test_generation_with_padding_is_unchanged():
     assert packed_attention.enable(split, max_length=64)
     ids = torch.tensor([[0, 0, 5, 6, 7], [8, 9, 10, 11, 12]])
     mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
-    settings = dict(attention_mask=mask, max_new_tokens=6, do_sample=False, pad_token_id=0)
+    settings = {"attention_mask": mask, "max_new_tokens": 6, "do_sample": False, "pad_token_id": 0}
     assert torch.equal(split.generate(ids, **settings), reference.generate(ids, **settings))
 
 

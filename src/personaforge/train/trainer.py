@@ -6,12 +6,12 @@ import os
 
 import torch
 from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
-from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from transformers.integrations import TensorBoardCallback
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from personaforge.config import TrainConfig
-from personaforge.train.callbacks import InterruptCallback, RichProgressCallback, WatchdogCallback
 from personaforge.train import packed_attention
+from personaforge.train.callbacks import InterruptCallback, RichProgressCallback, WatchdogCallback
 from personaforge.train.collate import PackedCollator, PaddedCollator
 from personaforge.train.loss import labelled_loss_sum
 
