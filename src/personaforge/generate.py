@@ -1,7 +1,7 @@
 """Batched, left-padded generation with a KV cache and stop strings (HF backend).
 
-Prompts are sorted by length and batched, so each batch pads little; answers come back in the input
-order. Greedy by default; sampling is seeded.
+Prompts are sorted by length and batched (see length_buckets), so each batch pads little; answers come back
+in the input order. Greedy by default; sampling is seeded.
 """
 
 from __future__ import annotations
@@ -41,6 +41,26 @@ def _stop_token_ids(tokenizer, stop_strings: Sequence[str]) -> list[int]:
     return sorted(ids)
 
 
+# A batch is as wide as its longest prompt, and the prefill computes every pad position: with prompts
+# sorted by length, a batch is closed early when the next prompt is this much longer than its first one.
+MAX_WIDTH_RATIO = 1.5
+
+
+def length_buckets(lengths: Sequence[int], batch_size: int, max_width_ratio: float = MAX_WIDTH_RATIO) -> list[list[int]]:
+    """Indices into ``lengths``, shortest first, in batches of at most ``batch_size`` whose longest prompt is at
+    most ``max_width_ratio`` times their shortest (a prompt longer than that starts the next batch)."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    batches: list[list[int]] = []
+    for index in order:
+        current = batches[-1] if batches else None
+        if (current is None or len(current) >= batch_size
+                or lengths[index] > max_width_ratio * max(1, lengths[current[0]])):
+            batches.append([index])
+        else:
+            current.append(index)
+    return batches
+
+
 def generate(model, tokenizer, prompts: Sequence[str], settings: GenerationSettings, *,
              stop_strings: Sequence[str] = (), add_special_tokens: bool = True,
              progress: Callable[[int], None] = lambda n: None) -> list[str]:
@@ -49,7 +69,6 @@ def generate(model, tokenizer, prompts: Sequence[str], settings: GenerationSetti
         return []
     device = next(model.parameters()).device
     encoded = [tokenizer(p, add_special_tokens=add_special_tokens)["input_ids"] for p in prompts]
-    order = sorted(range(len(prompts)), key=lambda i: (len(encoded[i]), i))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     eos_ids = _stop_token_ids(tokenizer, stop_strings)
     text_stops = [s for s in stop_strings if s not in tokenizer.all_special_tokens]
@@ -57,8 +76,8 @@ def generate(model, tokenizer, prompts: Sequence[str], settings: GenerationSetti
     sample = settings.temperature > 0
     generator_seed = settings.seed
     model.eval()
-    for start in range(0, len(order), settings.batch_size):
-        batch = order[start:start + settings.batch_size]
+    start = 0
+    for batch in length_buckets([len(ids) for ids in encoded], settings.batch_size):
         width = max(len(encoded[i]) for i in batch)
         input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
         attention = torch.zeros((len(batch), width), dtype=torch.long)
@@ -83,4 +102,5 @@ def generate(model, tokenizer, prompts: Sequence[str], settings: GenerationSetti
             text = tokenizer.decode(output[row, width:], skip_special_tokens=True)
             answers[index] = cut_at_stop(text, text_stops)
         progress(len(batch))
+        start += len(batch)
     return answers

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
 import torch
 
 from personaforge.evaluate.runner import stratified_subset
-from personaforge.generate import GenerationSettings, cut_at_stop, generate
+from personaforge.generate import GenerationSettings, cut_at_stop, generate, length_buckets
 from tests.conftest import assert_user_error, run_persona
 from tests.train.conftest import write_config
 
@@ -30,6 +31,25 @@ def test_batched_greedy_equals_one_at_a_time_in_float64(tiny_model):
     single = generate(model, tokenizer, prompts, GenerationSettings(max_new_tokens=12, batch_size=1))
     assert batched == single
     assert any(batched)
+
+
+def test_length_buckets_cover_every_prompt_once_and_cap_the_padding():
+    # the bench's eval prompts: 19 short ones and 13 long ones; one batch of 32 would pad to 197 tokens
+    lengths = [62, 62, 63, 63, 63, 63, 63, 64, 64, 64, 65, 65, 67, 67, 69, 69, 70, 70, 73,
+               122, 137, 140, 146, 155, 156, 162, 167, 174, 175, 186, 187, 197]
+    batches = length_buckets(lengths, 32)
+    assert [len(b) for b in batches] == [19, 10, 3]
+    assert sum(len(b) * max(lengths[i] for i in b) for b in batches) == 19 * 73 + 10 * 175 + 3 * 197
+    rng = random.Random(0)
+    for _ in range(300):
+        lengths = [rng.randint(1, 300) for _ in range(rng.randint(1, 40))]
+        size = rng.randint(1, 16)
+        batches = length_buckets(lengths, size)
+        flat = [i for b in batches for i in b]
+        assert sorted(flat) == list(range(len(lengths)))
+        assert [lengths[i] for i in flat] == sorted(lengths)  # shortest first, so batches pad little
+        for b in batches:
+            assert len(b) <= size and max(lengths[i] for i in b) <= 1.5 * lengths[b[0]]
 
 
 def test_stop_strings_cut_the_answer():
