@@ -3,7 +3,7 @@
 Writes bench/results/<date>-<host>.json (ratios under keys named *_ratio) and prints the tables. The sizes are
 options, with defaults chosen so the whole run takes minutes on a 2-core CPU, not hours:
 
-  .venv/bin/python bench/run_all.py --steps 12 --batch-size 8 --prompts 32 --batch-sizes 8,16,32
+  .venv/bin/python bench/run_all.py --steps 8 --batch-size 8 --prompts 32 --batch-sizes 8,16,32
   make bench BENCH_ARGS="--steps 4 --prompts 8"       # a quicker look
 """
 
@@ -90,7 +90,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", type=lambda s: [x for x in s.split(",") if x], default=list(PARTS),
                    help="comma-separated parts to run: data, train, eval (default: all)")
-    p.add_argument("--steps", type=int, default=12, help="optimizer steps per trainer (default 12)")
+    p.add_argument("--steps", type=int, default=8, help="optimizer steps per trainer (default 8)")
     p.add_argument("--batch-size", type=int, default=8, help="training samples per step (default 8)")
     p.add_argument("--heldout", type=int, default=16, help="held-out samples for the final loss (default 16)")
     p.add_argument("--trainers", default=",".join(train_throughput.TRAINERS),

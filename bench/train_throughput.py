@@ -13,7 +13,7 @@ its own subprocess, so its peak RSS is its own. Throughput counts real tokens on
 filler) and leaves out the first optimizer step (allocator and thread-pool warm-up). The final loss is the
 mean cross-entropy over the labelled tokens of a fixed held-out batch, computed the same way after each run.
 
-Run: `.venv/bin/python bench/train_throughput.py --steps 12 --batch-size 8` (bench/run_all.py calls it).
+Run: `.venv/bin/python bench/train_throughput.py --steps 8 --batch-size 8` (bench/run_all.py calls it).
 """
 
 from __future__ import annotations
@@ -531,7 +531,7 @@ def table(section: dict) -> str:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=12, help="optimizer steps per trainer (default 12)")
+    p.add_argument("--steps", type=int, default=8, help="optimizer steps per trainer (default 8)")
     p.add_argument("--batch-size", type=int, default=8, help="samples per optimizer step (default 8)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads (default: all cores)")
     p.add_argument("--heldout", type=int, default=16, help="held-out samples for the final loss (default 16)")
