@@ -71,8 +71,8 @@ def supports(model, max_length: int) -> bool:
     config = model.config
     if getattr(config, "_attn_implementation", None) != "sdpa":
         return False
-    texts = [config, *(getattr(config, name) for name in ("text_config",) if getattr(config, name, None) is not None)]
-    for text in texts:
+    text_config = getattr(config, "text_config", None)
+    for text in [config] + ([text_config] if text_config is not None else []):
         window = getattr(text, "sliding_window", None)
         if window and (getattr(text, "use_sliding_window", True) is not False) and window < max_length:
             return False
