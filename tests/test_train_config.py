@@ -323,7 +323,7 @@ def test_shipped_train_config_loads(path):
 def test_cpu_configs():
     smol, _ = load_train_config(REPO / "configs" / "train" / "smollm2_135m_instruct.yaml")
     assert smol.model.name == "pkg:smollm2-135m-instruct" and (smol.lora.r, smol.lora.alpha) == (16, 32)
-    assert (smol.train.epochs, smol.train.batch_size, smol.data.max_length) == (1, 8, 384)
+    assert (smol.train.epochs, smol.train.batch_size, smol.data.max_length) == (2, 8, 384)
     assert smol.train.packing and smol.eval.max_new_tokens == 128
     gemma, _ = load_train_config(REPO / "configs" / "train" / "gemma3_270m.yaml")
     assert gemma.model.name == "pkg:gemma3-270m" and gemma.data.prompt_style == "plain"
