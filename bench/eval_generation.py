@@ -1,10 +1,12 @@
-"""Evaluation speed: batched, length-bucketed generation against one prompt at a time, greedy, base SmolLM2.
+"""Evaluation speed: batched generation against one prompt at a time, greedy, base SmolLM2.
 
 Both go through `personaforge.generate.generate` (the evaluation's own path) with the eval split's prompts in
 the training prompt format and the same stop strings as `persona eval`. Tokens/s counts the answer tokens
 (each answer re-tokenized after the stop-string cut), so padding and the steps a finished row idles in its
 batch are not counted. Greedy answers should be identical; near-ties in the logits can flip a token when the
 batch shape changes the floating-point summation order, so the share of identical answers is reported.
+The largest batch size also runs once the way generate() worked before per-prompt prefill (its own padded prefill
+per length bucket, a cache grown by concatenation), for the before/after ratio.
 
 Run: `.venv/bin/python bench/eval_generation.py --prompts 32 --batch-sizes 8,16,32` (bench/run_all.py calls it).
 """
@@ -43,9 +45,19 @@ def eval_prompts(data: Path, count: int, tokenizer) -> tuple[list[str], list[str
     return prompts, stops, fmt_.style == "plain"
 
 
-def _timed(model, tokenizer, prompts, batch_size: int, args, stops, special) -> tuple[list[str], float]:
+def _timed(model, tokenizer, prompts, batch_size: int, args, stops, special,
+           padded: bool = False) -> tuple[list[str], float]:
+    """``padded``: generate()'s own left-padded prefill per length bucket and its growing cache, which is what
+    personaforge did before prompts were prefilled one by one from shared prefixes (the before/after row)."""
+    from personaforge import generate as generation
     from personaforge.generate import GenerationSettings, generate
 
+    if padded:
+        original, generation._can_prefill_separately = generation._can_prefill_separately, lambda *args: False
+        try:
+            return _timed(model, tokenizer, prompts, batch_size, args, stops, special)
+        finally:
+            generation._can_prefill_separately = original
     settings = GenerationSettings(max_new_tokens=args.max_new_tokens, temperature=0.0, batch_size=batch_size)
     start = time.perf_counter()
     if batch_size == 1:  # the original pipeline's way: one generate call per prompt
@@ -88,6 +100,15 @@ def run(args) -> dict:
         section[f"batch_{size}"] = {"seconds": seconds, "answer_tokens": tokens(answers), "tokens_per_s": rate,
                                     "identical_share": same}
         section[f"batch{size}_vs_single_ratio"] = rate / section["single"]["tokens_per_s"]
+    if args.batch_sizes:
+        size = max(args.batch_sizes)
+        print(f"[eval] batch {size}, padded prefill (before)", file=sys.stderr)
+        answers, seconds = _timed(model, tokenizer, prompts, size, args, stops, special, padded=True)
+        section["padded_prefill"] = {"batch_size": size, "seconds": seconds, "answer_tokens": tokens(answers),
+                                     "tokens_per_s": tokens(answers) / seconds,
+                                     "identical_share": sum(a == b for a, b in zip(answers, single)) / len(prompts)}
+        section["prefilled_vs_padded_prefill_ratio"] = section[f"batch_{size}"]["tokens_per_s"] / (
+            section["padded_prefill"]["tokens_per_s"])
     return section
 
 
@@ -99,6 +120,11 @@ def table(section: dict) -> str:
             size = key.removeprefix("batch_")
             rows.append([f"batch {size}", fmt(value["tokens_per_s"], 1), fmt(value["seconds"], 1),
                          fmt(section[f"batch{size}_vs_single_ratio"], 2), f"{100 * value['identical_share']:.0f}%"])
+    padded = section.get("padded_prefill")
+    if padded:
+        rows.append([f"batch {padded['batch_size']}, padded prefill (before)", fmt(padded["tokens_per_s"], 1),
+                     fmt(padded["seconds"], 1), fmt(padded["tokens_per_s"] / section["single"]["tokens_per_s"], 2),
+                     f"{100 * padded['identical_share']:.0f}%"])
     return markdown_table(["generation", "answer tokens/s", "seconds", "speed-up", "identical greedy answers"], rows)
 
 

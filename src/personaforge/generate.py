@@ -61,10 +61,206 @@ def length_buckets(lengths: Sequence[int], batch_size: int, max_width_ratio: flo
     return batches
 
 
+def _can_prefill_separately(model, settings: GenerationSettings, encoded: Sequence[Sequence[int]]) -> bool:
+    """Whether prompts can be prefilled one by one into a plain key/value cache and merged for decoding.
+
+    Models with recurrent or linear-attention layers keep other state, and a sliding window narrower than the
+    longest prompt plus its answer would crop rows of different lengths differently; a forward without
+    ``logits_to_keep`` would compute the lm_head on every prefilled position. Those take generate()'s own padded
+    prefill."""
+    import inspect
+
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a PEFT wrapper passes kwargs on
+    if "logits_to_keep" not in inspect.signature(base.forward).parameters:
+        return False
+    config = model.config.get_text_config(decoder=True)
+    window = getattr(config, "sliding_window", None)
+    if window and max(len(ids) for ids in encoded) + settings.max_new_tokens > window:
+        return False
+    layers = DynamicCache(config=config).layers
+    return bool(layers) and all(isinstance(layer, DynamicLayer) for layer in layers)
+
+
+# Prompts whose token ids start alike (a persona's system prompt) share one prefill of that start when it is at
+# least this long; shorter shared starts ("<|im_start|>system\nYou are") are not worth a separate forward pass.
+MIN_SHARED_PREFIX = 8
+
+
+def shared_prefixes(encoded: Sequence[Sequence[int]], min_length: int = MIN_SHARED_PREFIX) -> list[int]:
+    """For each prompt, the length of the start it shares with at least one other prompt's group (0 if none).
+
+    Prompts are grouped in sorted order while their common start stays at least ``min_length`` tokens; a group's
+    prefix is the start all of its prompts share, never a whole prompt (its last token must be fed to generate)."""
+    order = sorted(range(len(encoded)), key=lambda i: list(encoded[i]))
+    shared = [0] * len(encoded)
+
+    def common(a: Sequence[int], b: Sequence[int]) -> int:
+        n = 0
+        for x, y in zip(a, b):
+            if x != y:
+                break
+            n += 1
+        return n
+
+    group: list[int] = []
+    length = 0
+    for index in order + [-1]:
+        if index >= 0 and group:
+            candidate = min(length, common(encoded[group[0]], encoded[index]))
+            if candidate >= min_length:
+                group.append(index)
+                length = candidate
+                continue
+        if len(group) > 1:
+            cut = min([length] + [len(encoded[i]) - 1 for i in group])
+            if cut >= min_length:
+                for member in group:
+                    shared[member] = cut
+        group, length = ([index], len(encoded[index])) if index >= 0 else ([], 0)
+    return shared
+
+
+def _forward_into_cache(model, input_ids: torch.Tensor, cache) -> None:
+    """Run ``input_ids`` through the model after what ``cache`` holds, appending their keys and values to it.
+    No attention mask: causal attention alone, so a right-padded row's real tokens never see its padding."""
+    with torch.no_grad():
+        model(input_ids=input_ids.to(next(model.parameters()).device), cache=cache, use_cache=True, logits_to_keep=1)
+
+
+def _preallocated_layer_class():
+    from transformers.cache_utils import DynamicLayer
+
+    class PreallocatedLayer(DynamicLayer):
+        """A DynamicLayer that writes each step's keys and values into buffers allocated once for the whole
+        generation. DynamicLayer concatenates, copying the whole cache at every decode step of every layer: on a CPU
+        that copy took as long as the model's matrix products (torch.profiler, SmolLM2, batch 16)."""
+
+        def __init__(self, capacity: int) -> None:
+            super().__init__()
+            self.capacity = capacity
+            self.buffers: tuple[torch.Tensor, torch.Tensor] | None = None
+
+        def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            used = self.get_seq_length()
+            need = used + key_states.shape[-2]
+            buffers = self.buffers
+            # New buffers when they are too small, or when keys no longer live in them (crop, batch_select_indices)
+            if (buffers is None or buffers[0].shape[-2] < need or buffers[0].shape[:-2] != key_states.shape[:-2]
+                    or (used and self.keys.data_ptr() != buffers[0].data_ptr())):
+                capacity = max(need, self.capacity)
+                buffers = tuple(s.new_empty((*s.shape[:-2], capacity, s.shape[-1])) for s in (key_states, value_states))
+                if used:
+                    buffers[0][..., :used, :] = self.keys
+                    buffers[1][..., :used, :] = self.values
+                self.buffers = buffers
+            buffers[0][..., used:need, :] = key_states
+            buffers[1][..., used:need, :] = value_states
+            self.keys, self.values = buffers[0][..., :need, :], buffers[1][..., :need, :]
+            return self.keys, self.values
+
+    return PreallocatedLayer
+
+
+def _cache_from(model, layers: Sequence[tuple[torch.Tensor, torch.Tensor]], capacity: int = 0):
+    """A cache of the model's own layer types holding ``layers``; with ``capacity``, its full-attention layers
+    write into buffers of that many positions instead of growing by concatenation."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    cache = DynamicCache(config=model.config.get_text_config(decoder=True))
+    if capacity:
+        preallocated = _preallocated_layer_class()
+        cache.layers = [preallocated(capacity) if type(layer) is DynamicLayer else layer for layer in cache.layers]
+    for layer, (keys, values) in zip(cache.layers, layers):
+        layer.update(keys, values)
+    return cache
+
+
+Layers = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+class _Prefiller:
+    """Prefills prompts without their last token into key/value caches, and merges a batch's caches, left-padded,
+    for one decode batch.
+
+    Prompts that share a start (see shared_prefixes) get that start prefilled once. The rest of each prompt is
+    prefilled in length-bucketed batches, right-padded after the shared start, so every row's positions follow
+    on from the start; the padding's keys and values are sliced off before the merge."""
+
+    def __init__(self, model, encoded: Sequence[Sequence[int]], batch_size: int) -> None:
+        self.model = model
+        self.encoded = [list(ids) for ids in encoded]
+        self.shared = shared_prefixes(self.encoded)
+        self.batch_size = batch_size
+        self.prefixes: dict[tuple[int, ...], Layers] = {(): []}
+
+    @staticmethod
+    def _layers(cache) -> Layers:
+        return [(layer.keys, layer.values) for layer in cache.layers]
+
+    def _prefix(self, index: int) -> tuple[int, ...]:
+        start = tuple(self.encoded[index][: self.shared[index]])
+        if start not in self.prefixes:
+            cache = _cache_from(self.model, [])
+            _forward_into_cache(self.model, torch.tensor([start]), cache)
+            self.prefixes[start] = self._layers(cache)
+        return start
+
+    def _rows(self, start: tuple[int, ...], members: Sequence[int], pad: int) -> dict[int, Layers]:
+        prefix = self.prefixes[start]
+        rests = [self.encoded[i][len(start):-1] for i in members]
+        rows: dict[int, Layers] = {i: prefix for i, rest in zip(members, rests) if not rest}
+        todo = [j for j, rest in enumerate(rests) if rest]
+        for bucket in length_buckets([len(rests[j]) for j in todo], self.batch_size):
+            chosen = [todo[b] for b in bucket]
+            width = max(len(rests[j]) for j in chosen)
+            input_ids = torch.full((len(chosen), width), pad, dtype=torch.long)
+            for row, j in enumerate(chosen):
+                input_ids[row, : len(rests[j])] = torch.tensor(rests[j])  # right padding, after the shared start
+            cache = _cache_from(self.model, [(k.expand(len(chosen), -1, -1, -1), v.expand(len(chosen), -1, -1, -1))
+                                             for k, v in prefix])
+            _forward_into_cache(self.model, input_ids, cache)
+            for row, j in enumerate(chosen):
+                keep = len(start) + len(rests[j])
+                rows[members[j]] = [(k[row:row + 1, :, :keep], v[row:row + 1, :, :keep]) for k, v in self._layers(cache)]
+        return rows
+
+    def batch_cache(self, batch: Sequence[int], width: int, pad: int, new_tokens: int):
+        """The merged cache of ``batch``'s prompts without their last token, left-padded to ``width - 1``; None
+        when a prompt has a single token (nothing to prefill: generate() then does the whole batch)."""
+        if any(len(self.encoded[i]) < 2 for i in batch):
+            return None
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for index in batch:
+            groups.setdefault(self._prefix(index), []).append(index)
+        rows: dict[int, Layers] = {}
+        for start, members in groups.items():
+            rows.update(self._rows(start, members, pad))
+        merged = []
+        for layer in range(len(rows[batch[0]])):
+            keys, values = [], []
+            for index in batch:
+                k, v = rows[index][layer]
+                keys.append(torch.nn.functional.pad(k, (0, 0, width - 1 - k.shape[-2], 0)))
+                values.append(torch.nn.functional.pad(v, (0, 0, width - 1 - v.shape[-2], 0)))
+            merged.append((torch.cat(keys), torch.cat(values)))
+        return _cache_from(self.model, merged, capacity=width + new_tokens)
+
+
 def generate(model, tokenizer, prompts: Sequence[str], settings: GenerationSettings, *,
              stop_strings: Sequence[str] = (), add_special_tokens: bool = True,
              progress: Callable[[int], None] = lambda n: None) -> list[str]:
-    """One answer per prompt, in order; the prompt is stripped and the text cut at the first stop string."""
+    """One answer per prompt, in order; the prompt is stripped and the text cut at the first stop string.
+
+    Where the model's cache allows (see _can_prefill_separately), each prompt is prefilled on its own, from the cached
+    prefill of the start it shares with other prompts, and a batch of them decodes together: the prefill computes
+    no padding and no shared system prompt twice, and the decode steps are shared by the whole batch. Otherwise
+    prompts are length-bucketed and generate() prefills each batch padded."""
     if not prompts:
         return []
     device = next(model.parameters()).device
@@ -76,8 +272,12 @@ def generate(model, tokenizer, prompts: Sequence[str], settings: GenerationSetti
     sample = settings.temperature > 0
     generator_seed = settings.seed
     model.eval()
+    separately = _can_prefill_separately(model, settings, encoded)
+    prefiller = _Prefiller(model, encoded, settings.batch_size) if separately else None
+    # With separate prefills, padding costs only a little attention in the decode steps: no width cap.
+    ratio = float("inf") if prefiller else MAX_WIDTH_RATIO
     start = 0
-    for batch in length_buckets([len(ids) for ids in encoded], settings.batch_size):
+    for batch in length_buckets([len(ids) for ids in encoded], settings.batch_size, ratio):
         width = max(len(encoded[i]) for i in batch)
         input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
         attention = torch.zeros((len(batch), width), dtype=torch.long)
@@ -85,8 +285,12 @@ def generate(model, tokenizer, prompts: Sequence[str], settings: GenerationSetti
             ids = encoded[index]
             input_ids[row, width - len(ids):] = torch.tensor(ids)  # left padding: every prompt ends at the edge
             attention[row, width - len(ids):] = 1
-        kwargs = dict(max_new_tokens=settings.max_new_tokens, do_sample=sample, pad_token_id=pad,
-                      eos_token_id=eos_ids or None, use_cache=True)
+        kwargs = {"max_new_tokens": settings.max_new_tokens, "do_sample": sample, "pad_token_id": pad,
+                  "eos_token_id": eos_ids or None, "use_cache": True}
+        if prefiller is not None:
+            cache = prefiller.batch_cache(batch, width, pad, settings.max_new_tokens)
+            if cache is not None:
+                kwargs["cache"] = cache  # generate() sees every position but the last one cached
         if sample:
             torch.manual_seed(generator_seed + start)  # seeded per batch: reproducible for a fixed batch size
             kwargs.update(temperature=settings.temperature, top_p=settings.top_p)

@@ -6,6 +6,7 @@ import io
 import itertools
 import json
 import shutil
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -94,6 +95,11 @@ class ScriptedModel(torch.nn.Module):
             sequence = torch.cat([sequence, torch.tensor([[token]])], dim=1)
             self.produced += 1
             streamer.put(torch.tensor([token]))
+            # A real model takes a while per token; without a pause this loop can finish before the consumer
+            # thread runs at all on a busy machine. Wait (at most a second) until it has taken the text so far.
+            deadline = time.monotonic() + 1.0
+            while not streamer.text_queue.empty() and time.monotonic() < deadline:
+                time.sleep(0.001)
             if token in (eos_token_id or []) or any(bool(c(sequence, None)[0]) for c in stopping_criteria):
                 break
         streamer.end()
