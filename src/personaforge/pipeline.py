@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,17 +40,42 @@ def ensure_dataset(cfg: TrainConfig, data_config: Path | None, log) -> None:
     build_dataset(data_cfg.model_copy(update={"out": str(path)}))
 
 
-def _comparable(config: dict) -> dict:
-    """A config without where it writes: two runs of the same recipe compare equal."""
-    return {k: v for k, v in config.items() if k != "output"}
+# Sections that do not change what training produces: a finished run is reused whatever they say.
+NOT_TRAINING = ("output", "eval")
+
+
+def _training_recipe(config: dict) -> dict | None:
+    """A run config as it trains: defaults filled in (a run saved before a key existed compares equal to a config
+    that leaves it at its default), without where it writes or how it is evaluated. None if it no longer loads."""
+    try:
+        full = TrainConfig.model_validate(config).model_dump(mode="json")
+    except ValueError:  # a config from an older or newer personaforge: never the same recipe
+        return None
+    return {k: v for k, v in full.items() if k not in NOT_TRAINING}
 
 
 def finished_run_for(cfg: TrainConfig) -> Run | None:
-    wanted = _comparable(cfg.model_dump(mode="json"))
+    wanted = _training_recipe(cfg.model_dump(mode="json"))
     for run in reversed(list_runs(Path(cfg.output.dir))):
-        if run.status == FINISHED and _comparable(run.config) == wanted:
+        if run.status == FINISHED and _training_recipe(run.config) == wanted:
             return run
     return None
+
+
+def _eval_overrides(cfg: TrainConfig) -> list[str]:
+    """The config's eval section as persona eval overrides: a reused run is evaluated as this config says."""
+    return [f"eval.{key}={value}" for key, value in cfg.eval.model_dump(mode="json").items()]
+
+
+def _evaluated_as(run: Run, cfg: TrainConfig) -> bool:
+    """Whether the run's eval results were generated with this config's eval settings (batch size aside)."""
+    try:
+        meta = json.loads((run.path / "eval" / "eval" / "metrics.json").read_text(encoding="utf-8"))["meta"]
+        used = dict(meta["generation"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    used.pop("batch_size", None)
+    return all(getattr(cfg.eval, key, None) == value for key, value in used.items())
 
 
 def run_pipeline(config: Path, overrides: list[str] | None = None, *, data_config: Path | None = None,
@@ -67,7 +93,7 @@ def run_pipeline(config: Path, overrides: list[str] | None = None, *, data_confi
     run = finished_run_for(cfg) if reuse_finished else None
     if run is not None:
         log(f"{display_path(config)}: reusing finished run {run.name}")
-        result.skipped = (run.path / "eval" / "eval" / "metrics.json").exists()
+        result.skipped = _evaluated_as(run, cfg)
     else:
         run = train(cfg, config.stem, log=log)
     result.run = run
@@ -79,8 +105,10 @@ def run_pipeline(config: Path, overrides: list[str] | None = None, *, data_confi
         return result
     if merge and not (run.path / "merged" / "config.json").exists():
         merge_run(run, log=log)
-    result.evaluations.append(evaluate_run(run, max_samples=max_samples, log=log).folder)
+    overrides = _eval_overrides(cfg)
+    result.evaluations.append(evaluate_run(run, max_samples=max_samples, overrides=overrides, log=log).folder)
     if baseline:
-        result.evaluations.append(evaluate_run(run, baseline=True, max_samples=max_samples, log=log).folder)
+        result.evaluations.append(evaluate_run(run, baseline=True, max_samples=max_samples, overrides=overrides,
+                                               log=log).folder)
     result.status = FINISHED
     return result

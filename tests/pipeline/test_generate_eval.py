@@ -196,3 +196,33 @@ def test_run_then_sweep_skips_finished_and_continues_past_failures(tmp_path, tin
     assert "failed" in sweep.stdout and "did not finish" in sweep.stderr
     runs = [p for p in (tmp_path / "runs").iterdir() if p.is_dir() and not p.is_symlink()]
     assert len(runs) == 2  # the good config was not trained twice
+
+
+def test_sweep_reuses_a_run_saved_before_new_keys_and_reevaluates_when_eval_settings_change(tmp_path, tiny_model,
+                                                                                             tiny_dataset):
+    import yaml
+
+    from personaforge.config import load_train_config
+    from personaforge.pipeline import finished_run_for, run_pipeline
+
+    config = write_config(tmp_path, tiny_model, tiny_dataset, train={"max_steps": 1},
+                          eval={"max_new_tokens": 6}, output={"dir": str(tmp_path / "runs")})
+    first = run_pipeline(config, baseline=False, merge=False, max_samples=2, log=lambda line: None)
+    assert first.status == "finished"
+    # As an older personaforge saved it: keys added since then are missing, their defaults unchanged.
+    saved = yaml.safe_load((first.run.path / "config.yaml").read_text())
+    del saved["eval"]["repetition_penalty"], saved["model"]["allow_pickle"]
+    (first.run.path / "config.yaml").write_text(yaml.safe_dump(saved))
+    cfg, _ = load_train_config(config, [])
+    assert finished_run_for(cfg).path == first.run.path
+    retrained, _ = load_train_config(config, ["train.lr=0.002"])
+    assert finished_run_for(retrained) is None  # a training key that differs is another recipe
+
+    same = run_pipeline(config, baseline=False, merge=False, max_samples=2, reuse_finished=True, log=lambda line: None)
+    assert same.skipped and same.run.path == first.run.path
+    changed = run_pipeline(config, ["eval.max_new_tokens=3"], baseline=False, merge=False, max_samples=2,
+                           reuse_finished=True, log=lambda line: None)
+    assert not changed.skipped and changed.run.path == first.run.path  # reused, not retrained...
+    metrics = json.loads((first.run.path / "eval" / "eval" / "metrics.json").read_text())
+    assert metrics["meta"]["generation"]["max_new_tokens"] == 3  # ...and evaluated as the config now says
+    assert len([p for p in (tmp_path / "runs").iterdir() if p.is_dir() and not p.is_symlink()]) == 1
