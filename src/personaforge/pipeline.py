@@ -49,7 +49,7 @@ def _training_recipe(config: dict) -> dict | None:
     that leaves it at its default), without where it writes or how it is evaluated. None if it no longer loads."""
     try:
         full = TrainConfig.model_validate(config).model_dump(mode="json")
-    except ValueError:  # a config from an older or newer personaforge: never the same recipe
+    except (ValueError, PersonaForgeError):  # a config from an older or newer personaforge: another recipe
         return None
     return {k: v for k, v in full.items() if k not in NOT_TRAINING}
 
@@ -105,10 +105,10 @@ def run_pipeline(config: Path, overrides: list[str] | None = None, *, data_confi
         return result
     if merge and not (run.path / "merged" / "config.json").exists():
         merge_run(run, log=log)
-    overrides = _eval_overrides(cfg)
-    result.evaluations.append(evaluate_run(run, max_samples=max_samples, overrides=overrides, log=log).folder)
+    eval_settings = _eval_overrides(cfg)
+    result.evaluations.append(evaluate_run(run, max_samples=max_samples, overrides=eval_settings, log=log).folder)
     if baseline:
-        result.evaluations.append(evaluate_run(run, baseline=True, max_samples=max_samples, overrides=overrides,
+        result.evaluations.append(evaluate_run(run, baseline=True, max_samples=max_samples, overrides=eval_settings,
                                                log=log).folder)
     result.status = FINISHED
     return result
