@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,11 +68,10 @@ def _eval_overrides(cfg: TrainConfig) -> list[str]:
 
 def _evaluated_as(run: Run, cfg: TrainConfig) -> bool:
     """Whether the run's eval results were generated with this config's eval settings (batch size aside)."""
-    try:
-        meta = json.loads((run.path / "eval" / "eval" / "metrics.json").read_text(encoding="utf-8"))["meta"]
-        used = dict(meta["generation"])
-    except (OSError, ValueError, KeyError, TypeError):
+    used = run.read_json("eval/eval/metrics.json").get("meta", {}).get("generation")
+    if not isinstance(used, dict):
         return False
+    used = dict(used)
     used.pop("batch_size", None)
     return all(getattr(cfg.eval, key, None) == value for key, value in used.items())
 
