@@ -1,11 +1,14 @@
-"""Batched, left-padded generation with a KV cache and stop strings (HF backend).
+"""Batched generation with a KV cache and stop strings (HF backend).
 
-Prompts are sorted by length and batched (see length_buckets), so each batch pads little; answers come back
-in the input order. Greedy by default; sampling is seeded.
+Each prompt is prefilled on its own, from a cached prefill of the start it shares with other prompts, and a batch
+decodes together, left-padded (see generate). Answers come back in the input order. Greedy by default; sampling
+is seeded.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -98,12 +101,7 @@ def shared_prefixes(encoded: Sequence[Sequence[int]], min_length: int = MIN_SHAR
     shared = [0] * len(encoded)
 
     def common(a: Sequence[int], b: Sequence[int]) -> int:
-        n = 0
-        for x, y in zip(a, b):
-            if x != y:
-                break
-            n += 1
-        return n
+        return len(os.path.commonprefix([list(a), list(b)]))  # element-wise on any lists, not just paths
 
     group: list[int] = []
     length = 0
@@ -130,6 +128,7 @@ def _forward_into_cache(model, input_ids: torch.Tensor, cache) -> None:
         model(input_ids=input_ids.to(next(model.parameters()).device), cache=cache, use_cache=True, logits_to_keep=1)
 
 
+@functools.cache  # one class, not a new one per batch
 def _preallocated_layer_class():
     from transformers.cache_utils import DynamicLayer
 
