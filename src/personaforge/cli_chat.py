@@ -21,7 +21,8 @@ MaxNewOpt = Annotated[int | None, typer.Option(help="Answer length limit in toke
 TemperatureOpt = Annotated[float | None, typer.Option(help="0 = greedy (default: the run's eval.temperature).")]
 TopPOpt = Annotated[float | None, typer.Option(help="Nucleus sampling (default: the run's eval.top_p).")]
 PenaltyOpt = Annotated[float | None, typer.Option(
-    help="Above 1 discourages repeating earlier tokens (default: the run's eval.repetition_penalty, else 1).")]
+    help="Above 1 discourages repeating tokens the answer already has"
+         " (default: the run's eval.repetition_penalty, else 1).")]
 RunsDirOpt = Annotated[Path, typer.Option(help="Folder that holds the runs (output.dir).")]
 
 HELP = """commands:

@@ -151,6 +151,9 @@ class EvalSection(Section):
     repetition_penalty: float = Field(
         1.0, ge=1.0, description="> 1 makes repeating earlier tokens less likely (HF generate's repetition_penalty;"
         " Ollama's repeat_penalty); small greedy models otherwise loop on one sentence")
+    repetition_penalty_scope: Literal["answer", "prompt_and_answer"] = Field(
+        "answer", description="which tokens the penalty counts: the answer's own (default), or also the prompt's"
+        " (HF's default). Counting the prompt pushes answers away from the question's and the context's words")
     batch_size: int = Field(8, ge=1)
     max_samples: int = Field(0, ge=0, description="0 = all")
     seed: int = 0

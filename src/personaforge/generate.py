@@ -23,6 +23,24 @@ class GenerationSettings:
     batch_size: int = 8
     seed: int = 0
     repetition_penalty: float = 1.0
+    repetition_penalty_scope: str = "answer"  # "answer" or "prompt_and_answer" (EvalSection documents why)
+
+
+def repetition_penalty_kwargs(settings: GenerationSettings, prompt_width: int) -> dict:
+    """generate() kwargs for the repetition penalty. ``prompt_width`` is the (padded) prompt length of the batch.
+
+    HF's own ``repetition_penalty`` also counts every prompt token: the system prompt, the question and the
+    earlier turns. An answer is then pushed away from the very words the question and the persona's context
+    use, so with scope "answer" only the tokens generated so far are penalised.
+    """
+    if settings.repetition_penalty == 1.0:
+        return {}
+    if settings.repetition_penalty_scope == "prompt_and_answer":
+        return {"repetition_penalty": settings.repetition_penalty}
+    from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor
+
+    processor = RepetitionPenaltyLogitsProcessor(settings.repetition_penalty, prompt_ignore_length=prompt_width)
+    return {"logits_processor": LogitsProcessorList([processor])}
 
 
 def cut_at_stop(text: str, stop_strings: Sequence[str]) -> str:
@@ -295,8 +313,7 @@ def generate(model, tokenizer, prompts: Sequence[str], settings: GenerationSetti
             kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
-        if settings.repetition_penalty != 1.0:
-            kwargs["repetition_penalty"] = settings.repetition_penalty
+        kwargs.update(repetition_penalty_kwargs(settings, width))
         if text_stops:
             kwargs.update(stop_strings=list(text_stops), tokenizer=tokenizer)
         with torch.no_grad():

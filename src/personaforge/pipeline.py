@@ -71,8 +71,11 @@ def _evaluated_as(run: Run, cfg: TrainConfig) -> bool:
     used = run.read_json("eval/eval/metrics.json").get("meta", {}).get("generation")
     if not isinstance(used, dict):
         return False
-    used = dict(used)
+    # Results recorded before the scope setting existed counted the prompt too.
+    used = {"repetition_penalty_scope": "prompt_and_answer", **used}
     used.pop("batch_size", None)
+    if used.get("repetition_penalty") == 1.0:
+        used.pop("repetition_penalty_scope")  # without a penalty its scope changes nothing
     return all(getattr(cfg.eval, key, None) == value for key, value in used.items())
 
 

@@ -111,6 +111,8 @@ def test_modelfile_has_from_template_system_stops_and_sampling_and_parses_back(t
     assert 'SYSTEM """You are "Ada".' in lines
     assert "PARAMETER temperature 0.7" in lines and "PARAMETER top_p 0.9" in lines
     assert "PARAMETER num_predict 24" in lines and "PARAMETER repeat_penalty 1.15" in lines
+    # llama.cpp's penalty window counts prompt tokens, which eval and chat do not: the Modelfile says so
+    assert "the prompt's included" in lines[lines.index("PARAMETER repeat_penalty 1.15") - 1]
     parsed = parse_modelfile(text)
     values = dict(parsed)
     assert values["from"] == "./m-q8_0.gguf"

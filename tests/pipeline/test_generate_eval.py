@@ -90,6 +90,36 @@ def test_repetition_penalty_reaches_generate_and_curbs_loops(tiny_model):
     assert _distinct_token_share(tokenizer, penalised) > _distinct_token_share(tokenizer, plain)
 
 
+def _greedy_with_answer_penalty(model, tokenizer, prompt: str, new_tokens: int, penalty: float) -> str:
+    """Reference: greedy decoding, one token at a time, penalising only tokens the answer already has."""
+    ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
+    answer: list[int] = []
+    with torch.no_grad():
+        for _ in range(new_tokens):
+            logits = model(torch.cat([ids, torch.tensor([answer], dtype=torch.long)], dim=1)).logits[0, -1]
+            for token in set(answer):
+                logits[token] = logits[token] / penalty if logits[token] > 0 else logits[token] * penalty
+            answer.append(int(logits.argmax()))
+            if answer[-1] == tokenizer.eos_token_id:
+                break
+    return tokenizer.decode(answer, skip_special_tokens=True).strip()
+
+
+def test_repetition_penalty_counts_only_the_answer_unless_told_otherwise(tiny_model):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float64)
+    prompts = ["You are Ada.\n\nHuman: What happened to the lamp?\n\nAda:", "Bread bread bread",
+               "The lamp turns every ten seconds and I"]
+    answer_only = generate(model, tokenizer, prompts, GenerationSettings(max_new_tokens=10, repetition_penalty=3.0))
+    # Batched and left-padded, the prompt's pad positions must not count either.
+    assert answer_only == [_greedy_with_answer_penalty(model, tokenizer, p, 10, 3.0) for p in prompts]
+    with_prompt = generate(model, tokenizer, prompts, GenerationSettings(
+        max_new_tokens=10, repetition_penalty=3.0, repetition_penalty_scope="prompt_and_answer"))
+    assert with_prompt != answer_only
+
+
 def test_eval_overrides_change_eval_settings_only(tiny_model, tiny_dataset):
     from personaforge.config import TrainConfig, override_eval_settings
     from personaforge.errors import PersonaForgeError
@@ -226,3 +256,26 @@ def test_sweep_reuses_a_run_saved_before_new_keys_and_reevaluates_when_eval_sett
     metrics = json.loads((first.run.path / "eval" / "eval" / "metrics.json").read_text())
     assert metrics["meta"]["generation"]["max_new_tokens"] == 3  # ...and evaluated as the config now says
     assert len([p for p in (tmp_path / "runs").iterdir() if p.is_dir() and not p.is_symlink()]) == 1
+
+
+def test_eval_results_saved_before_the_penalty_scope_existed_counted_the_prompt(tiny_model, tiny_dataset):
+    from personaforge.config import TrainConfig
+    from personaforge.pipeline import _evaluated_as
+
+    class SavedRun:
+        def __init__(self, generation: dict) -> None:
+            self.generation = generation
+
+        def read_json(self, name: str) -> dict:
+            return {"meta": {"generation": self.generation}}
+
+    cfg = TrainConfig.model_validate({"model": {"name": str(tiny_model)}, "data": {"path": str(tiny_dataset)},
+                                      "eval": {"repetition_penalty": 1.2}})
+    settings = {key: value for key, value in cfg.eval.model_dump().items() if key != "max_samples"}
+    old = {key: value for key, value in settings.items() if key != "repetition_penalty_scope"}
+    assert _evaluated_as(SavedRun(settings), cfg)
+    assert not _evaluated_as(SavedRun(old), cfg)  # penalised the prompt too: evaluate again
+    assert _evaluated_as(SavedRun(old), cfg.model_copy(update={"eval": cfg.eval.model_copy(
+        update={"repetition_penalty_scope": "prompt_and_answer"})}))
+    unpenalised = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"repetition_penalty": 1.0})})
+    assert _evaluated_as(SavedRun({**old, "repetition_penalty": 1.0}), unpenalised)  # no penalty: scope moot

@@ -245,6 +245,9 @@ def modelfile_text(gguf_name: str, persona: RunPersona, fmt: OllamaFormat, sampl
     lines += [f"PARAMETER temperature {_number(sampling.temperature)}", f"PARAMETER top_p {_number(sampling.top_p)}",
               f"PARAMETER num_predict {sampling.num_predict}",
               f"PARAMETER repeat_penalty {_number(sampling.repeat_penalty)}"]
+    if sampling.repeat_penalty != 1:
+        lines.insert(len(lines) - 1, "# repeat_penalty: llama.cpp counts the last 64 tokens, the prompt's included;"
+                                     " personaforge's eval and chat count only the answer's")
     return "\n".join(lines) + "\n"
 
 
