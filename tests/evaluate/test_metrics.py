@@ -266,3 +266,37 @@ def test_confidence_intervals_cover_every_aggregate(embedder):
 def test_empty_eval_set_is_a_user_error():
     with pytest.raises(PersonaForgeError, match="eval set is empty"):
         score_samples([], [])
+
+
+def test_real_answer_level_scores_the_same_personas_other_answers_against_each_reference(embedder):
+    references = ["The bees stay in the hive all winter.", "Kelp grows fast in spring.", "Jazz is listening."]
+    personas = ["Tomas", "Leila", "Nobody"]
+    answers = [("Tomas", "The bees stay in the hive all winter."), ("Tomas", "Honey sells at the market."),
+               ("Leila", "Urchins eat the kelp."), ("Leila", "  "), ("Odile", "The bees stay in the hive.")]
+    level = metrics.real_answer_level(references, personas, answers, embedder)
+    scorer = rouge_scorer.RougeScorer(["rouge1"])
+    # The reference itself is not one of its persona's other answers; a persona without answers is left out;
+    # another persona's answers never count.
+    assert level["rouge1"] == pytest.approx([
+        scorer.score(references[0], "Honey sells at the market.")["rouge1"].fmeasure,
+        scorer.score(references[1], "Urchins eat the kelp.")["rouge1"].fmeasure])
+    expected = [float(embedder.embed(["Honey sells at the market."])[0] @ embedder.embed([references[0]])[0]),
+                float(embedder.embed(["Urchins eat the kelp."])[0] @ embedder.embed([references[1]])[0])]
+    assert level["semantic_similarity"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_real_answer_level_samples_a_seeded_pool_of_a_talkative_persona(embedder, monkeypatch):
+    import itertools
+
+    monkeypatch.setattr(metrics, "REAL_ANSWER_POOL", 3)
+    reference = "the lamp turns at night over the rocks"
+    answers = [("Ada", text) for text in ["the lamp", "night", "rocks and the sea", "over the hill", "a boat",
+                                           "the lamp turns", "storms at night", "bread"]]
+    scorer = rouge_scorer.RougeScorer(["rouge1"])
+    scores = [scorer.score(reference, text)["rouge1"].fmeasure for _, text in answers]
+    subset_means = [np.mean(c) for c in itertools.combinations(scores, 3)]
+    levels = [metrics.real_answer_level([reference], ["Ada"], answers, embedder, seed=s)["rouge1"][0]
+              for s in range(6)]
+    assert levels[0] == metrics.real_answer_level([reference], ["Ada"], answers, embedder, seed=0)["rouge1"][0]
+    assert all(any(level == pytest.approx(m) for m in subset_means) for level in levels)  # 3 answers each
+    assert len({round(level, 9) for level in levels}) > 1  # and which three depends on the seed

