@@ -245,6 +245,7 @@ def real_answer_level(references: Sequence[str], personas: Sequence[str], answer
     for persona, pool in pools.items():
         if len(pool) > REAL_ANSWER_POOL:
             pools[persona] = [pool[i] for i in sorted(rng.choice(len(pool), REAL_ANSWER_POOL, replace=False))]
+    # rouge1 only, not _rouge_scorer's four types: samples × pool pairs, and ROUGE-L's LCS is the costly part.
     scorer = rouge_scorer.RougeScorer(["rouge1"], use_stemmer=False)
     embedder = embedder or default_embedder()
     level: dict[str, list[float]] = {"rouge1": [], "semantic_similarity": []}
