@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from personaforge.errors import PersonaForgeError
-from personaforge.generate import GenerationSettings, repetition_penalty_kwargs
+from personaforge.generate import GenerationSettings, decoding_kwargs
 from personaforge.prompting import Conversation, Exchange, PromptFormat
 from personaforge.run_personas import RunPersona, find_persona, run_personas
 from personaforge.train import PROMPT_FORMAT_FILE
@@ -39,7 +39,8 @@ def default_settings(cfg) -> GenerationSettings:
     return GenerationSettings(max_new_tokens=ev.max_new_tokens, temperature=ev.temperature, top_p=ev.top_p,
                               batch_size=1, seed=ev.seed,
                               repetition_penalty=float(getattr(ev, "repetition_penalty", 1.0)),
-                              repetition_penalty_scope=str(getattr(ev, "repetition_penalty_scope", "answer")))
+                              repetition_penalty_scope=str(getattr(ev, "repetition_penalty_scope", "answer")),
+                              end_rule=str(getattr(ev, "end_rule", "likelier_than_not")))
 
 
 # ------------------------------------------------------------------------------------------ history fitting
@@ -207,7 +208,7 @@ class Reply:
             kwargs.update(do_sample=True, temperature=s.temperature, top_p=s.top_p)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        kwargs.update(repetition_penalty_kwargs(s, len(self.prompt_ids)))
+        kwargs.update(decoding_kwargs(s, len(self.prompt_ids), self.eos_ids))
         if self.text_stops:
             # generate stops on the token that completes a stop string; the filter cuts the text before it
             kwargs.update(stop_strings=list(self.text_stops), tokenizer=self.tokenizer)

@@ -154,6 +154,10 @@ class EvalSection(Section):
     repetition_penalty_scope: Literal["answer", "prompt_and_answer"] = Field(
         "answer", description="which tokens the penalty counts: the answer's own (default), or also the prompt's"
         " (HF's default). Counting the prompt pushes answers away from the question's and the context's words")
+    end_rule: Literal["likelier_than_not", "argmax"] = Field(
+        "likelier_than_not", description="greedy decoding only: end an answer only where ending is likelier than"
+        " going on (default), or wherever the end token is the single likeliest token (plain greedy, which cut a"
+        " fine-tuned persona's answers to about two thirds of the person's length)")
     batch_size: int = Field(8, ge=1)
     max_samples: int = Field(0, ge=0, description="0 = all")
     seed: int = 0

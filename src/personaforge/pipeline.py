@@ -71,11 +71,13 @@ def _evaluated_as(run: Run, cfg: TrainConfig) -> bool:
     used = run.read_json("eval/eval/metrics.json").get("meta", {}).get("generation")
     if not isinstance(used, dict):
         return False
-    # Results recorded before the scope setting existed counted the prompt too.
-    used = {"repetition_penalty_scope": "prompt_and_answer", **used}
+    # Results recorded before the scope and end-rule settings existed counted the prompt too and ended greedily.
+    used = {"repetition_penalty_scope": "prompt_and_answer", "end_rule": "argmax", **used}
     used.pop("batch_size", None)
     if used.get("repetition_penalty") == 1.0:
         used.pop("repetition_penalty_scope")  # without a penalty its scope changes nothing
+    if used.get("temperature", 0) > 0:
+        used.pop("end_rule")  # sampling draws the end token with its own probability: no rule applies
     return all(getattr(cfg.eval, key, None) == value for key, value in used.items())
 
 

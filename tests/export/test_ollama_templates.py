@@ -119,6 +119,12 @@ def test_modelfile_has_from_template_system_stops_and_sampling_and_parses_back(t
     assert values["template"] == fmt.template
     assert values["system"] == persona.system_prompt
     assert [v for k, v in parsed if k == "stop"] == ["\n\nHuman:", "\n\nAda Bell:", "\n\nBen Ortiz:"]
+    assert "eval.end_rule" not in text  # sampled answers end with the end token's own probability, as in eval
+
+    # At temperature 0 llama.cpp ends wherever the end token is the argmax; eval's default rule does not
+    greedy = modelfile_text("m.gguf", persona, fmt, Sampling(0, 1, 24, 1, "likelier_than_not"), "r").splitlines()
+    assert "eval.end_rule" in greedy[greedy.index("PARAMETER temperature 0") - 1]
+    assert "eval.end_rule" not in modelfile_text("m.gguf", persona, fmt, Sampling(0, 1, 24, 1, "argmax"), "r")
 
 
 def test_a_system_prompt_that_a_modelfile_cannot_quote_is_a_clear_error(tokenizer_folder):

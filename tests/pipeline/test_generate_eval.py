@@ -120,6 +120,71 @@ def test_repetition_penalty_counts_only_the_answer_unless_told_otherwise(tiny_mo
     assert with_prompt != answer_only
 
 
+def test_end_rule_blocks_the_end_tokens_only_where_ending_is_under_half_likely():
+    from personaforge.generate import decoding_kwargs
+
+    settings = GenerationSettings(end_rule="likelier_than_not")
+    (rule,) = decoding_kwargs(settings, 4, [0, 1])["logits_processor"]
+    probs = torch.tensor([[0.30, 0.00, 0.25, 0.25, 0.20],   # an end token is the argmax, ending is 0.30: go on
+                          [0.30, 0.25, 0.15, 0.15, 0.15],   # the two end tokens hold 0.55 together: may end
+                          [0.05, 0.05, 0.60, 0.20, 0.10]], dtype=torch.float64)  # going on either way
+    scores = probs.clamp_min(1e-12).log()
+    ruled = rule(torch.zeros((3, 2), dtype=torch.long), scores.clone())
+    for row in (0, 2):
+        assert torch.isinf(ruled[row, :2]).all() and torch.equal(ruled[row, 2:], scores[row, 2:])
+    assert torch.equal(ruled[1], scores[1])
+    assert [int(r.argmax()) for r in ruled] == [2, 0, 2]
+    # Plain greedy, sampling (which draws the end with its own probability) and no end tokens: no rule.
+    for off in (GenerationSettings(end_rule="argmax"), GenerationSettings(temperature=0.7)):
+        assert decoding_kwargs(off, 4, [0, 1]) == {}
+    assert decoding_kwargs(settings, 4, []) == {}
+
+
+def _greedy_ending_when_likelier(model, tokenizer, prompt: str, new_tokens: int) -> str:
+    """Reference: greedy decoding, one token at a time, where EOS may win only with half the probability."""
+    ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
+    eos = tokenizer.eos_token_id
+    answer: list[int] = []
+    with torch.no_grad():
+        for _ in range(new_tokens):
+            logits = model(torch.cat([ids, torch.tensor([answer], dtype=torch.long)], dim=1)).logits[0, -1]
+            if logits.softmax(-1)[eos] < 0.5:
+                logits[eos] = float("-inf")
+            answer.append(int(logits.argmax()))
+            if answer[-1] == eos:
+                break
+    return tokenizer.decode(answer, skip_special_tokens=True).strip()
+
+
+def test_greedy_ends_where_ending_is_likelier_than_going_on_unless_told_otherwise(tiny_model):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float64)
+    prompts = ["You are Ada.\n\nHuman: What happened to the lamp?\n\nAda:", "Bread",
+               "The lamp turns every ten seconds and I"]
+    eos = tokenizer.eos_token_id
+    with torch.no_grad():  # an end-token bias that makes EOS the argmax of every first step, yet unlikely
+        first = [model(**tokenizer(p, return_tensors="pt")).logits[0, -1] for p in prompts]
+    shift = max(float(torch.cat([l[:eos], l[eos + 1:]]).max() - l[eos]) for l in first) + 0.5
+    head = model.get_output_embeddings()
+    biased = torch.nn.Linear(head.in_features, head.out_features, bias=True, dtype=torch.float64)
+    biased.weight = head.weight
+    with torch.no_grad():
+        biased.bias.zero_()
+        biased.bias[eos] = shift
+    model.set_output_embeddings(biased)
+    with torch.no_grad():
+        first = [model(**tokenizer(p, return_tensors="pt")).logits[0, -1] for p in prompts]
+    assert all(int(l.argmax()) == eos and l.softmax(-1)[eos] < 0.5 for l in first)
+
+    plain = generate(model, tokenizer, prompts, GenerationSettings(max_new_tokens=10, end_rule="argmax"))
+    assert plain == ["", "", ""]  # plain greedy ends at once
+    ruled = generate(model, tokenizer, prompts, GenerationSettings(max_new_tokens=10))
+    assert all(ruled)
+    assert ruled == [_greedy_ending_when_likelier(model, tokenizer, p, 10) for p in prompts]
+
+
 def test_eval_overrides_change_eval_settings_only(tiny_model, tiny_dataset):
     from personaforge.config import TrainConfig, override_eval_settings
     from personaforge.errors import PersonaForgeError
@@ -283,3 +348,25 @@ def test_eval_results_saved_before_the_penalty_scope_existed_counted_the_prompt(
         update={"repetition_penalty_scope": "prompt_and_answer"})}))
     unpenalised = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"repetition_penalty": 1.0})})
     assert _evaluated_as(SavedRun({**old, "repetition_penalty": 1.0}), unpenalised)  # no penalty: scope moot
+
+
+def test_eval_results_saved_before_the_end_rule_existed_ended_at_the_argmax(tiny_model, tiny_dataset):
+    from personaforge.config import TrainConfig
+    from personaforge.pipeline import _evaluated_as
+
+    class SavedRun:
+        def __init__(self, generation: dict) -> None:
+            self.generation = generation
+
+        def read_json(self, name: str) -> dict:
+            return {"meta": {"generation": self.generation}}
+
+    cfg = TrainConfig.model_validate({"model": {"name": str(tiny_model)}, "data": {"path": str(tiny_dataset)}})
+    settings = {key: value for key, value in cfg.eval.model_dump().items() if key != "max_samples"}
+    old = {key: value for key, value in settings.items() if key != "end_rule"}
+    assert settings["end_rule"] == "likelier_than_not" and _evaluated_as(SavedRun(settings), cfg)
+    assert not _evaluated_as(SavedRun(old), cfg)  # plain greedy: evaluate again
+    assert _evaluated_as(SavedRun(old), cfg.model_copy(update={"eval": cfg.eval.model_copy(
+        update={"end_rule": "argmax"})}))
+    sampled = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"temperature": 0.7})})
+    assert _evaluated_as(SavedRun({**old, "temperature": 0.7}), sampled)  # sampling: no end rule applies

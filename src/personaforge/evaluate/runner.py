@@ -157,7 +157,7 @@ def evaluate_run(run: Run, *, baseline: bool = False, split: str = "eval", max_s
     loaded = load_for_eval(run, cfg, baseline, log)
     settings = GenerationSettings(cfg.eval.max_new_tokens, cfg.eval.temperature, cfg.eval.top_p,
                                   cfg.eval.batch_size, cfg.eval.seed, cfg.eval.repetition_penalty,
-                                  cfg.eval.repetition_penalty_scope)
+                                  cfg.eval.repetition_penalty_scope, cfg.eval.end_rule)
     stops = fmt.stop_strings(personas) if fmt.style == "plain" else [s for s in [fmt.eos_token, "<|im_end|>"] if s]
     prompts = [fmt.render(Conversation(c.system, c.name, c.history, c.question), loaded.tokenizer)[0]
                for c in conversations]
@@ -243,7 +243,8 @@ def _meta(run: Run, cfg: TrainConfig, baseline: bool, split: str, records: list[
         "generation": {"max_new_tokens": settings.max_new_tokens, "temperature": settings.temperature,
                        "top_p": settings.top_p, "batch_size": settings.batch_size, "seed": settings.seed,
                        "repetition_penalty": settings.repetition_penalty,
-                       "repetition_penalty_scope": settings.repetition_penalty_scope},
+                       "repetition_penalty_scope": settings.repetition_penalty_scope,
+                       "end_rule": settings.end_rule},
         "device": env.get("device"), "dtype": env.get("dtype"),
     }
 

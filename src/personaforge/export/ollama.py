@@ -223,12 +223,13 @@ class Sampling:
     top_p: float
     num_predict: int
     repeat_penalty: float
+    end_rule: str = "argmax"
 
     @classmethod
     def from_run(cls, run: Run) -> Sampling:
         section = run.train_config().eval
         return cls(section.temperature, section.top_p, section.max_new_tokens,
-                   float(getattr(section, "repetition_penalty", 1.0)))
+                   float(getattr(section, "repetition_penalty", 1.0)), str(getattr(section, "end_rule", "argmax")))
 
 
 def modelfile_text(gguf_name: str, persona: RunPersona, fmt: OllamaFormat, sampling: Sampling, run_name: str) -> str:
@@ -242,6 +243,10 @@ def modelfile_text(gguf_name: str, persona: RunPersona, fmt: OllamaFormat, sampl
     if persona.system_prompt.strip():
         lines.append(f"SYSTEM {_quote(persona.system_prompt.strip(), f'persona {persona.name} system prompt')}")
     lines += [f"PARAMETER stop {_quote(stop, 'a stop string')}" for stop in fmt.stops]
+    if sampling.temperature == 0 and sampling.end_rule == "likelier_than_not":
+        lines.append("# temperature 0: llama.cpp ends an answer wherever the end token is the likeliest one;"
+                     " personaforge's eval and chat end only where ending is likelier than not (eval.end_rule),"
+                     " so answers here can be shorter")
     lines += [f"PARAMETER temperature {_number(sampling.temperature)}", f"PARAMETER top_p {_number(sampling.top_p)}",
               f"PARAMETER num_predict {sampling.num_predict}",
               f"PARAMETER repeat_penalty {_number(sampling.repeat_penalty)}"]
