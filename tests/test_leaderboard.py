@@ -331,6 +331,26 @@ def test_missing_fingerprint_is_ranked_alone(tmp_path: Path) -> None:
     assert any("has no meta.eval_fingerprint: ranked alone" in note for note in board.notes)
 
 
+def test_runs_decoded_differently_are_never_ranked_against_each_other(tmp_path: Path) -> None:
+    greedy = {"max_new_tokens": 128, "temperature": 0.0, "top_p": 1.0, "batch_size": 32, "seed": 0,
+              "repetition_penalty": 1.2, "repetition_penalty_scope": "answer", "end_rule": "likelier_than_not"}
+    write_eval(write_run(tmp_path, "run-a", "x/Llama-3-8B"), "eval", scores(0.3, 1), model="x/Llama-3-8B",
+               generation=greedy)
+    # Batch size and the unused seed do not change greedy answers: the same measurement.
+    write_eval(write_run(tmp_path, "run-b", "x/Llama-3-8B"), "eval", scores(0.2, 2), model="x/Llama-3-8B",
+               generation={**greedy, "batch_size": 8, "seed": 5})
+    # Saved before end_rule existed: plain greedy, which ends answers sooner.
+    write_eval(write_run(tmp_path, "run-c", "x/Llama-3-8B"), "eval", scores(0.4, 3), model="x/Llama-3-8B",
+               generation={k: v for k, v in greedy.items() if k != "end_rule"})
+    board = build_leaderboard(collect(tmp_path))
+    assert [labels(board, i) for i in (1, 2)] == [["run-a", "run-b"], ["run-c"]]
+    assert [s.fingerprint for s in board.eval_sets] == [SET_A, SET_A]
+    assert board.eval_sets[0].title.endswith("greedy, penalty 1.2 on the answer, ends likelier_than_not, 128 tokens")
+    assert board.eval_sets[1].title.endswith("greedy, penalty 1.2 on the answer, ends argmax, 128 tokens")
+    assert board.eval_sets[1].verdict is None and "decoded with different settings" in board.notes[0]
+    assert json.loads(board.to_json())["eval_sets"][1]["decoding"].endswith("ends argmax, 128 tokens")
+
+
 def test_unreadable_inputs(tmp_path: Path) -> None:
     write_eval(write_run(tmp_path, "run-a", "x/Llama-3-8B"), "eval", scores(0.3, 1), model="x/Llama-3-8B")
     write_eval(write_run(tmp_path, "run-b", "x/Llama-3-8B"), "eval", scores(0.2, 2), model="x/Llama-3-8B")

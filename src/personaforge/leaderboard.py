@@ -1,8 +1,8 @@
 """Collect eval results across runs, rank them per eval set, compare, and render md/csv/json/html/png.
 
 Data flow: ``collect(runs_dir)`` finds every ``<run>/eval/<name>/metrics.json`` → one :class:`Entry` each;
-``build_leaderboard(entries, metric)`` groups entries by eval fingerprint (runs scored on different eval
-records are never ranked against each other), ranks each group, runs a paired bootstrap between the top
+``build_leaderboard(entries, metric)`` groups entries by eval fingerprint and decoding settings (runs scored
+on different eval records, or decoded differently, are never ranked against each other), ranks each group, runs a paired bootstrap between the top
 two, pairs base and instruct models of one family, and compares fine-tuned runs with their untuned
 baseline. The :class:`Leaderboard` renders itself; plots and the HTML report live in ``report_html``.
 """
@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from personaforge.errors import PersonaForgeError
+from personaforge.evaluate.decoding import describe, effective_decoding
 from personaforge.evaluate.stats import ALPHA, paired_bootstrap  # ALPHA: the 95% of the eval intervals
 from personaforge.fileio import atomic_write_bytes, atomic_write_text, display_path, dumps_json
 
@@ -134,6 +135,7 @@ class Entry:
     definitions: dict[str, str]
     status: str | None
     train: dict[str, Any] = field(default_factory=dict)  # train_metrics.json; empty for baselines
+    generation: dict[str, Any] | None = None  # meta.generation: how the answers were decoded
 
     @property
     def label(self) -> str:
@@ -203,6 +205,7 @@ def _load_entry(metrics_path: Path) -> Entry:
         definitions=data.get("definitions") or {},
         status=status.get("status") if isinstance(status, dict) else None,
         train=train if isinstance(train, dict) else {},
+        generation=meta["generation"] if isinstance(meta.get("generation"), dict) else None,
     )
 
 
@@ -329,12 +332,13 @@ class EvalSet:
     rows: list[Row]
     verdict: Verdict | None
     note: str | None = None  # e.g. why there is no verdict
+    decoding: str = "decoding unknown"
 
     @property
     def title(self) -> str:
         samples = f"{self.samples} samples" if self.samples is not None else "samples unknown"
         fingerprint = self.fingerprint[:12] if self.fingerprint else "unknown (ranked alone)"
-        return f"Eval set {self.index}: split {self.split}, {samples}, fingerprint {fingerprint}"
+        return f"Eval set {self.index}: split {self.split}, {samples}, fingerprint {fingerprint}; {self.decoding}"
 
 
 @dataclass
@@ -534,23 +538,26 @@ def _baseline_deltas(eval_set: EvalSet, metric: str) -> list[BaselineDelta]:
 
 
 def build_leaderboard(entries: Sequence[Entry], metric: str = DEFAULT_METRIC) -> Leaderboard:
-    """Rank entries by ``metric`` within each eval set (same eval fingerprint) and compare them."""
+    """Rank entries by ``metric`` within each eval set (same eval fingerprint and decoding) and compare them."""
     if not entries:
         raise PersonaForgeError("no evaluated runs; run persona eval RUN first")
     _check_metric(entries, metric)
     notes = []
-    groups: dict[str, list[Entry]] = {}
+    groups: dict[tuple[str, str], list[Entry]] = {}
     for entry in entries:
         if entry.fingerprint is None:
             notes.append(f"{display_path(entry.path / 'metrics.json')} has no meta.eval_fingerprint: ranked alone;"
                          " re-run persona eval to compare it")
-        groups.setdefault(entry.fingerprint or f"unknown:{entry.path}", []).append(entry)
+        # Greedy answers cut short, or sampled ones, are a different measurement of the same model.
+        decoding = json.dumps(effective_decoding(entry.generation), sort_keys=True) if entry.generation else ""
+        groups.setdefault((entry.fingerprint or f"unknown:{entry.path}", decoding), []).append(entry)
 
     eval_sets = []
-    for fingerprint, members in groups.items():
+    for (fingerprint, _), members in groups.items():
         rows = _rank(members, metric)
         eval_sets.append(EvalSet(0, None if fingerprint.startswith("unknown:") else fingerprint,
-                                 members[0].split, members[0].samples, rows, None))
+                                 members[0].split, members[0].samples, rows, None,
+                                 decoding=describe(members[0].generation)))
         for row in rows:
             if row.rank is None:
                 notes.append(f"{row.entry.label} has no {metric}: listed unranked")
@@ -564,8 +571,8 @@ def build_leaderboard(entries: Sequence[Entry], metric: str = DEFAULT_METRIC) ->
         families += _families(eval_set)
         deltas += _baseline_deltas(eval_set, metric)
     if len(eval_sets) > 1:
-        notes.insert(0, f"{len(eval_sets)} eval sets: ranked separately (runs scored on different eval records are"
-                        " never ranked against each other)")
+        notes.insert(0, f"{len(eval_sets)} eval sets: ranked separately (runs scored on different eval records, or"
+                        " decoded with different settings, are never ranked against each other)")
     definition = next((e.definitions[metric] for e in entries if metric in e.definitions), None)
     present = [m for m in KEY_METRICS if m != metric and any(m in e.metrics for e in entries)]
     return Leaderboard(metric, definition, eval_sets, families, deltas, notes, [metric, *present])
@@ -725,7 +732,7 @@ def _as_dict(board: Leaderboard) -> dict[str, Any]:
             verdict = {"winner": s.verdict.winner, "runner_up": s.verdict.runner_up, "text": s.verdict.text,
                        **(_paired_dict(s.verdict.test or s.verdict.reason) or {})}
         sets.append({"index": s.index, "eval_fingerprint": s.fingerprint, "split": s.split, "samples": s.samples,
-                     "rows": [_entry_dict(row) for row in s.rows], "verdict": verdict, "note": s.note})
+                     "decoding": s.decoding, "rows": [_entry_dict(row) for row in s.rows], "verdict": verdict, "note": s.note})
     return {
         "metric": board.metric, "definition": board.definition, "alpha": ALPHA, "notes": board.notes,
         "eval_sets": sets,

@@ -68,17 +68,12 @@ def _eval_overrides(cfg: TrainConfig) -> list[str]:
 
 def _evaluated_as(run: Run, cfg: TrainConfig) -> bool:
     """Whether the run's eval results were generated with this config's eval settings (batch size aside)."""
+    from personaforge.evaluate.decoding import effective_decoding
+
     used = run.read_json("eval/eval/metrics.json").get("meta", {}).get("generation")
     if not isinstance(used, dict):
         return False
-    # Results recorded before the scope and end-rule settings existed counted the prompt too and ended greedily.
-    used = {"repetition_penalty_scope": "prompt_and_answer", "end_rule": "argmax", **used}
-    used.pop("batch_size", None)
-    if used.get("repetition_penalty") == 1.0:
-        used.pop("repetition_penalty_scope")  # without a penalty its scope changes nothing
-    if used.get("temperature", 0) > 0:
-        used.pop("end_rule")  # sampling draws the end token with its own probability: no rule applies
-    return all(getattr(cfg.eval, key, None) == value for key, value in used.items())
+    return effective_decoding(used) == effective_decoding(cfg.eval.model_dump(mode="json", exclude={"max_samples"}))
 
 
 def run_pipeline(config: Path, overrides: list[str] | None = None, *, data_config: Path | None = None,
