@@ -157,7 +157,7 @@ class EvalSection(Section):
     end_rule: Literal["likelier_than_not", "argmax"] = Field(
         "likelier_than_not", description="greedy decoding only: end an answer only where ending is likelier than"
         " going on (default), or wherever the end token is the single likeliest token (plain greedy, which cut a"
-        " fine-tuned persona's answers to about two thirds of the person's length)")
+        " fine-tuned persona's answers to three quarters of the person's length or less)")
     batch_size: int = Field(8, ge=1)
     max_samples: int = Field(0, ge=0, description="0 = all")
     seed: int = 0

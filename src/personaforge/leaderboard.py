@@ -2,9 +2,10 @@
 
 Data flow: ``collect(runs_dir)`` finds every ``<run>/eval/<name>/metrics.json`` → one :class:`Entry` each;
 ``build_leaderboard(entries, metric)`` groups entries by eval fingerprint and decoding settings (runs scored
-on different eval records, or decoded differently, are never ranked against each other), ranks each group, runs a paired bootstrap between the top
-two, pairs base and instruct models of one family, and compares fine-tuned runs with their untuned
-baseline. The :class:`Leaderboard` renders itself; plots and the HTML report live in ``report_html``.
+on different eval records, or decoded differently, are never ranked against each other), ranks each group,
+runs a paired bootstrap between the top two, pairs base and instruct models of one family, and compares
+fine-tuned runs with their untuned baseline. The :class:`Leaderboard` renders itself; plots and the HTML
+report live in ``report_html``.
 """
 
 from __future__ import annotations
@@ -732,7 +733,8 @@ def _as_dict(board: Leaderboard) -> dict[str, Any]:
             verdict = {"winner": s.verdict.winner, "runner_up": s.verdict.runner_up, "text": s.verdict.text,
                        **(_paired_dict(s.verdict.test or s.verdict.reason) or {})}
         sets.append({"index": s.index, "eval_fingerprint": s.fingerprint, "split": s.split, "samples": s.samples,
-                     "decoding": s.decoding, "rows": [_entry_dict(row) for row in s.rows], "verdict": verdict, "note": s.note})
+                     "decoding": s.decoding, "rows": [_entry_dict(row) for row in s.rows], "verdict": verdict,
+                     "note": s.note})
     return {
         "metric": board.metric, "definition": board.definition, "alpha": ALPHA, "notes": board.notes,
         "eval_sets": sets,
