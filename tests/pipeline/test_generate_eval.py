@@ -324,6 +324,7 @@ def test_sweep_reuses_a_run_saved_before_new_keys_and_reevaluates_when_eval_sett
     assert not changed.skipped and changed.run.path == first.run.path  # reused, not retrained...
     metrics = json.loads((first.run.path / "eval" / "eval" / "metrics.json").read_text())
     assert metrics["meta"]["generation"]["max_new_tokens"] == 3  # ...and evaluated as the config now says
+    assert metrics["meta"]["generation"]["end_rule"] == "likelier_than_not"  # recorded: the sweep compares it
     assert len([p for p in (tmp_path / "runs").iterdir() if p.is_dir() and not p.is_symlink()]) == 1
 
 
