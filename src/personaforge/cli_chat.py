@@ -23,6 +23,10 @@ TopPOpt = Annotated[float | None, typer.Option(help="Nucleus sampling (default: 
 PenaltyOpt = Annotated[float | None, typer.Option(
     help="Above 1 discourages repeating tokens the answer already has"
          " (default: the run's eval.repetition_penalty, else 1).")]
+EndRuleOpt = Annotated[str | None, typer.Option(
+    help="Greedy only: 'likelier_than_not' ends an answer only where ending is likelier than going on; 'argmax' is"
+         " plain greedy, which ends at the first point the end token is the likeliest (default: the run's"
+         " eval.end_rule).")]
 RunsDirOpt = Annotated[Path, typer.Option(help="Folder that holds the runs (output.dir).")]
 
 HELP = """commands:
@@ -50,7 +54,7 @@ def _persona(chat_run, name: str | None):
 
 
 def _check_flags(max_new_tokens: int | None, temperature: float | None, top_p: float | None,
-                 repetition_penalty: float | None) -> None:
+                 repetition_penalty: float | None, end_rule: str | None) -> None:
     if max_new_tokens is not None and max_new_tokens < 1:
         raise PersonaForgeError("--max-new-tokens must be at least 1")
     if temperature is not None and temperature < 0:
@@ -59,6 +63,14 @@ def _check_flags(max_new_tokens: int | None, temperature: float | None, top_p: f
         raise PersonaForgeError("--top-p must be above 0 and at most 1")
     if repetition_penalty is not None and repetition_penalty < 1:
         raise PersonaForgeError("--repetition-penalty must be 1 (off) or more")
+    if end_rule is not None:
+        from typing import get_args
+
+        from personaforge.config import EvalSection
+
+        rules = get_args(EvalSection.model_fields["end_rule"].annotation)
+        if end_rule not in rules:
+            raise PersonaForgeError(f"--end-rule {end_rule}: use one of {', '.join(rules)}")
 
 
 def _load(chat_run):
@@ -86,13 +98,14 @@ def ask_command(
     temperature: TemperatureOpt = None,
     top_p: TopPOpt = None,
     repetition_penalty: PenaltyOpt = None,
+    end_rule: EndRuleOpt = None,
     runs_dir: RunsDirOpt = RUNS_DIR,
 ) -> None:
     """Ask a persona one question; prints only the answer on stdout (for scripts)."""
     from personaforge.chat import disclosure
 
     flags = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                 repetition_penalty=repetition_penalty)
+                 repetition_penalty=repetition_penalty, end_rule=end_rule)
     chat_run, who = _start(run, runs_dir, persona, flags)
     if question == "-":
         question = sys.stdin.read()
@@ -118,11 +131,12 @@ def chat_command(
     temperature: TemperatureOpt = None,
     top_p: TopPOpt = None,
     repetition_penalty: PenaltyOpt = None,
+    end_rule: EndRuleOpt = None,
     runs_dir: RunsDirOpt = RUNS_DIR,
 ) -> None:
     """Talk to a persona: multi-turn, in the run's training prompt format, answers streamed as they come."""
     flags = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                 repetition_penalty=repetition_penalty)
+                 repetition_penalty=repetition_penalty, end_rule=end_rule)
     chat_run, who = _start(run, runs_dir, persona, flags)
     session, settings = _load_with(chat_run, flags)
     if sys.stdin.isatty():

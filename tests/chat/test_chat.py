@@ -184,6 +184,8 @@ def test_ask_refuses_an_unknown_persona_and_lists_the_choices(chat_run):
     assert_user_error(run_persona("ask", str(chat_run), "hi"), "--persona", "Ada Bell, Ben Ortiz")
     assert_user_error(run_persona("ask", str(chat_run), "-p", "Ada", "--repetition-penalty", "0.5", "hi"),
                       "--repetition-penalty")
+    assert_user_error(run_persona("ask", str(chat_run), "-p", "Ada", "--end-rule", "first", "hi"),
+                      "--end-rule first", "likelier_than_not, argmax")
 
 
 def test_chat_refuses_a_run_that_did_not_finish(chat_run, tmp_path):
