@@ -33,7 +33,8 @@ def decoding_kwargs(settings: GenerationSettings, prompt_width: int, end_ids: Se
 
     HF's own ``repetition_penalty`` also counts every prompt token: the system prompt, the question and the
     earlier turns. An answer is then pushed away from the very words the question and the persona's context
-    use, so with scope "answer" only the tokens generated so far are penalised.
+    use, so with scope "answer" only the tokens generated so far are penalised. The end rule is explained in
+    _end_rule_class.
     """
     from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor
 

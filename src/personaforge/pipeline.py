@@ -67,13 +67,16 @@ def _eval_overrides(cfg: TrainConfig) -> list[str]:
 
 
 def _evaluated_as(run: Run, cfg: TrainConfig) -> bool:
-    """Whether the run's eval results were generated with this config's eval settings (batch size aside)."""
+    """Whether the run's eval results were generated with this config's eval settings (those that cannot change
+    them aside, such as the batch size)."""
     from personaforge.evaluate.decoding import effective_decoding
 
     used = run.read_json("eval/eval/metrics.json").get("meta", {}).get("generation")
     if not isinstance(used, dict):
         return False
-    return effective_decoding(used) == effective_decoding(cfg.eval.model_dump(mode="json", exclude={"max_samples"}))
+    wanted = cfg.eval.model_dump(mode="json", exclude={"max_samples"})
+    # Greedy decoding ignores the seed, but the eval also draws its --max-samples subset and resamples with it.
+    return effective_decoding(used) == effective_decoding(wanted) and used.get("seed") == wanted["seed"]
 
 
 def run_pipeline(config: Path, overrides: list[str] | None = None, *, data_config: Path | None = None,

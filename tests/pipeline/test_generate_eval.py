@@ -328,16 +328,19 @@ def test_sweep_reuses_a_run_saved_before_new_keys_and_reevaluates_when_eval_sett
     assert len([p for p in (tmp_path / "runs").iterdir() if p.is_dir() and not p.is_symlink()]) == 1
 
 
+class SavedRun:
+    """A run as _evaluated_as reads it: only its eval results' recorded generation settings."""
+
+    def __init__(self, generation: dict) -> None:
+        self.generation = generation
+
+    def read_json(self, name: str) -> dict:
+        return {"meta": {"generation": self.generation}}
+
+
 def test_eval_results_saved_before_the_penalty_scope_existed_counted_the_prompt(tiny_model, tiny_dataset):
     from personaforge.config import TrainConfig
     from personaforge.pipeline import _evaluated_as
-
-    class SavedRun:
-        def __init__(self, generation: dict) -> None:
-            self.generation = generation
-
-        def read_json(self, name: str) -> dict:
-            return {"meta": {"generation": self.generation}}
 
     cfg = TrainConfig.model_validate({"model": {"name": str(tiny_model)}, "data": {"path": str(tiny_dataset)},
                                       "eval": {"repetition_penalty": 1.2}})
@@ -355,18 +358,12 @@ def test_eval_results_saved_before_the_end_rule_existed_ended_at_the_argmax(tiny
     from personaforge.config import TrainConfig
     from personaforge.pipeline import _evaluated_as
 
-    class SavedRun:
-        def __init__(self, generation: dict) -> None:
-            self.generation = generation
-
-        def read_json(self, name: str) -> dict:
-            return {"meta": {"generation": self.generation}}
-
     cfg = TrainConfig.model_validate({"model": {"name": str(tiny_model)}, "data": {"path": str(tiny_dataset)}})
     settings = {key: value for key, value in cfg.eval.model_dump().items() if key != "max_samples"}
     old = {key: value for key, value in settings.items() if key != "end_rule"}
     assert settings["end_rule"] == "likelier_than_not" and _evaluated_as(SavedRun(settings), cfg)
     assert not _evaluated_as(SavedRun(old), cfg)  # plain greedy: evaluate again
+    assert not _evaluated_as(SavedRun({**settings, "seed": 1}), cfg)  # it also picks the subset and resamples
     assert _evaluated_as(SavedRun(old), cfg.model_copy(update={"eval": cfg.eval.model_copy(
         update={"end_rule": "argmax"})}))
     sampled = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"temperature": 0.7})})
