@@ -90,17 +90,22 @@ def test_repetition_penalty_reaches_generate_and_curbs_loops(tiny_model):
     assert _distinct_token_share(tokenizer, penalised) > _distinct_token_share(tokenizer, plain)
 
 
-def _greedy_with_answer_penalty(model, tokenizer, prompt: str, new_tokens: int, penalty: float) -> str:
-    """Reference: greedy decoding, one token at a time, penalising only tokens the answer already has."""
+def _reference_greedy(model, tokenizer, prompt: str, new_tokens: int, *, penalty: float = 1.0,
+                      end_rule: str = "likelier_than_not") -> str:
+    """Reference: greedy decoding, one token at a time. The penalty counts only tokens the answer already has;
+    then, with end_rule "likelier_than_not", EOS may win only with at least half the probability."""
     ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
+    eos = tokenizer.eos_token_id
     answer: list[int] = []
     with torch.no_grad():
         for _ in range(new_tokens):
             logits = model(torch.cat([ids, torch.tensor([answer], dtype=torch.long)], dim=1)).logits[0, -1]
             for token in set(answer):
                 logits[token] = logits[token] / penalty if logits[token] > 0 else logits[token] * penalty
+            if end_rule == "likelier_than_not" and logits.softmax(-1)[eos] < 0.5:
+                logits[eos] = float("-inf")
             answer.append(int(logits.argmax()))
-            if answer[-1] == tokenizer.eos_token_id:
+            if answer[-1] == eos:
                 break
     return tokenizer.decode(answer, skip_special_tokens=True).strip()
 
@@ -114,7 +119,7 @@ def test_repetition_penalty_counts_only_the_answer_unless_told_otherwise(tiny_mo
                "The lamp turns every ten seconds and I"]
     answer_only = generate(model, tokenizer, prompts, GenerationSettings(max_new_tokens=10, repetition_penalty=3.0))
     # Batched and left-padded, the prompt's pad positions must not count either.
-    assert answer_only == [_greedy_with_answer_penalty(model, tokenizer, p, 10, 3.0) for p in prompts]
+    assert answer_only == [_reference_greedy(model, tokenizer, p, 10, penalty=3.0) for p in prompts]
     with_prompt = generate(model, tokenizer, prompts, GenerationSettings(
         max_new_tokens=10, repetition_penalty=3.0, repetition_penalty_scope="prompt_and_answer"))
     assert with_prompt != answer_only
@@ -138,22 +143,6 @@ def test_end_rule_blocks_the_end_tokens_only_where_ending_is_under_half_likely()
     for off in (GenerationSettings(end_rule="argmax"), GenerationSettings(temperature=0.7)):
         assert decoding_kwargs(off, 4, [0, 1]) == {}
     assert decoding_kwargs(settings, 4, []) == {}
-
-
-def _greedy_ending_when_likelier(model, tokenizer, prompt: str, new_tokens: int) -> str:
-    """Reference: greedy decoding, one token at a time, where EOS may win only with half the probability."""
-    ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
-    eos = tokenizer.eos_token_id
-    answer: list[int] = []
-    with torch.no_grad():
-        for _ in range(new_tokens):
-            logits = model(torch.cat([ids, torch.tensor([answer], dtype=torch.long)], dim=1)).logits[0, -1]
-            if logits.softmax(-1)[eos] < 0.5:
-                logits[eos] = float("-inf")
-            answer.append(int(logits.argmax()))
-            if answer[-1] == eos:
-                break
-    return tokenizer.decode(answer, skip_special_tokens=True).strip()
 
 
 def test_greedy_ends_where_ending_is_likelier_than_going_on_unless_told_otherwise(tiny_model):
@@ -182,7 +171,7 @@ def test_greedy_ends_where_ending_is_likelier_than_going_on_unless_told_otherwis
     assert plain == ["", "", ""]  # plain greedy ends at once
     ruled = generate(model, tokenizer, prompts, GenerationSettings(max_new_tokens=10))
     assert all(ruled)
-    assert ruled == [_greedy_ending_when_likelier(model, tokenizer, p, 10) for p in prompts]
+    assert ruled == [_reference_greedy(model, tokenizer, p, 10) for p in prompts]
 
 
 def test_eval_overrides_change_eval_settings_only(tiny_model, tiny_dataset):
