@@ -35,12 +35,7 @@ def disclosure(persona: RunPersona) -> str:
 
 def default_settings(cfg) -> GenerationSettings:
     """The run's eval sampling settings: chat answers the way the run was evaluated."""
-    ev = cfg.eval
-    return GenerationSettings(max_new_tokens=ev.max_new_tokens, temperature=ev.temperature, top_p=ev.top_p,
-                              batch_size=1, seed=ev.seed,
-                              repetition_penalty=float(getattr(ev, "repetition_penalty", 1.0)),
-                              repetition_penalty_scope=str(getattr(ev, "repetition_penalty_scope", "answer")),
-                              end_rule=str(getattr(ev, "end_rule", "likelier_than_not")))
+    return GenerationSettings.from_eval(cfg.eval, batch_size=1)
 
 
 # ------------------------------------------------------------------------------------------ history fitting

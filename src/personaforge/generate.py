@@ -26,6 +26,14 @@ class GenerationSettings:
     repetition_penalty_scope: str = "answer"  # "answer" or "prompt_and_answer" (EvalSection documents why)
     end_rule: str = "likelier_than_not"  # greedy only: "likelier_than_not" or "argmax" (see decoding_kwargs)
 
+    @classmethod
+    def from_eval(cls, section, batch_size: int) -> GenerationSettings:
+        """A config's eval section (config.EvalSection) as generation settings: eval, chat and serve share them.
+        Keys a section lacks keep these settings' defaults."""
+        optional = {key: getattr(section, key) for key in ("repetition_penalty", "repetition_penalty_scope", "end_rule")
+                    if hasattr(section, key)}
+        return cls(section.max_new_tokens, section.temperature, section.top_p, batch_size, section.seed, **optional)
+
 
 def decoding_kwargs(settings: GenerationSettings, prompt_width: int, end_ids: Sequence[int]) -> dict:
     """generate() kwargs for the repetition penalty and the greedy end rule. ``prompt_width`` is the (padded)

@@ -16,7 +16,7 @@ import random
 import shutil
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from personaforge.config import TrainConfig, override_eval_settings
@@ -155,9 +155,7 @@ def evaluate_run(run: Run, *, baseline: bool = False, split: str = "eval", max_s
     personas = sorted(systems)
 
     loaded = load_for_eval(run, cfg, baseline, log)
-    settings = GenerationSettings(cfg.eval.max_new_tokens, cfg.eval.temperature, cfg.eval.top_p,
-                                  cfg.eval.batch_size, cfg.eval.seed, cfg.eval.repetition_penalty,
-                                  cfg.eval.repetition_penalty_scope, cfg.eval.end_rule)
+    settings = GenerationSettings.from_eval(cfg.eval, cfg.eval.batch_size)
     stops = fmt.stop_strings(personas) if fmt.style == "plain" else [s for s in [fmt.eos_token, "<|im_end|>"] if s]
     prompts = [fmt.render(Conversation(c.system, c.name, c.history, c.question), loaded.tokenizer)[0]
                for c in conversations]
@@ -240,11 +238,7 @@ def _meta(run: Run, cfg: TrainConfig, baseline: bool, split: str, records: list[
         "run": run.name, "model": name, "family": family, "params": params, "instruct": instruct,
         "baseline": baseline, "split": split, "samples": len(records), "eval_fingerprint": fingerprint(records),
         "tag": cfg.output.name, "prompt_style": run.read_json(PROMPT_FORMAT_FILE).get("style"),
-        "generation": {"max_new_tokens": settings.max_new_tokens, "temperature": settings.temperature,
-                       "top_p": settings.top_p, "batch_size": settings.batch_size, "seed": settings.seed,
-                       "repetition_penalty": settings.repetition_penalty,
-                       "repetition_penalty_scope": settings.repetition_penalty_scope,
-                       "end_rule": settings.end_rule},
+        "generation": asdict(settings),
         "device": env.get("device"), "dtype": env.get("dtype"),
     }
 
