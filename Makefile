@@ -19,9 +19,11 @@ install: $(STAMP)
 
 # llama-cpp-python (llama.cpp parity checks of GGUF exports) builds from source, about 10 minutes. A failed build
 # does not fail `make test`: those tests are skipped; the stamp stops retrying until pyproject.toml changes.
+# --no-cache-dir: the build is compiled for this CPU (-march=native); a wheel cached by pip and reused on another
+# CPU dies with SIGILL.
 LLAMA_STAMP := $(VENV)/.personaforge-llama
 $(LLAMA_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q -e ".[llama]" || echo "note: llama-cpp-python did not build; llama.cpp export checks will be skipped"
+	$(BIN)/python -m pip install -q --no-cache-dir -e ".[llama]" || echo "note: llama-cpp-python did not build; llama.cpp export checks will be skipped"
 	touch $(LLAMA_STAMP)
 
 # The whole pipeline on this machine: bundled transcripts → dataset → SmolLM2 LoRA (demo profile) →

@@ -102,6 +102,9 @@ def test_llama_cpp_scores_the_file_and_renders_the_training_prompt_tokens(chat_f
         figures = report["backends"]["llama.cpp"]
         assert figures["passed"] is True and figures["top1_agreement"] >= 0.99, figures
         assert figures["tokens"] == report["answer_tokens"]
+        # Scored in a child, the way runtimes load the file (weights repacked), with what llama.cpp saw of the CPU.
+        assert figures["load"]["repack"] is True and figures["load"]["attempts"] == [{"repack": True, "crashed": None}]
+        assert "CPU" in figures["load"]["system_info"]
         # The GGUF's template, rendered and tokenised by llama.cpp, gives the ids training used.
         assert report["prompt_tokens"]["identical"] is True and report["prompt_tokens"]["checked"] > 0
 

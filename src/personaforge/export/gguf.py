@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from personaforge.errors import PersonaForgeError
 from personaforge.export.formats import GgufPromptFormat, gguf_prompt_format
+from personaforge.export.native import NativeCrash, run_child
 from personaforge.fileio import atomic_write_text, display_path, dumps_json
 from personaforge.prompting import PromptFormat
 from personaforge.run_personas import RunPersona, run_personas
@@ -234,13 +234,16 @@ def _last_error_line(output: str) -> str:
 
 
 def run_tool(command: list[str], what: str, log_file: Path) -> None:
-    """Run the converter or llama-quantize; its output goes to a log file, its last error line into ours."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    output = result.stdout + result.stderr
-    atomic_write_text(log_file, output)
+    """Run the converter or llama-quantize in a child; its output goes to log_file (kept only when it fails), its
+    last error line or the signal it died from into our one-line error."""
+    try:
+        result = run_child(command, what, log_file)
+    except NativeCrash as crash:
+        raise ExportFailed(str(crash)) from None
     if result.returncode != 0:
+        output = log_file.read_text(encoding="utf-8", errors="replace")
         raise ExportFailed(f"{what} failed: {_last_error_line(output)} (full output: {display_path(log_file)})")
+    log_file.unlink(missing_ok=True)
 
 
 def convert(source: Path, out: Path, outtype: str, log_file: Path) -> None:
@@ -343,17 +346,19 @@ def export_gguf(run: Run, quant_text: str = "q8_0", log: Log = print, records: i
         source = stage_converter_input(merged, work / "model", plan.prompt, base_tokenizer_model(run, log))
         converted = work / f"{plan.out.stem}.{plan.quant.converter_type}.gguf"
         log(f"converting {display_path(merged)} → {plan.quant.converter_type} with llama.cpp's converter")
-        convert(source, converted, plan.quant.converter_type, work / "convert.log")
+        convert(source, converted, plan.quant.converter_type, export_dir / f"{plan.out.stem}.convert.log")
         verify_prompt_metadata(converted, plan.prompt)
         produced = converted
         if plan.quant.quantize_type:
             produced = work / plan.out.name
             how = plan.quantizer[0] if len(plan.quantizer) == 1 else "llama-cpp-python's llama_model_quantize"
             log(f"quantizing to {plan.quant.quantize_type} with {how}")
-            quantize(plan.quantizer, converted, produced, plan.quant.quantize_type, work / "quantize.log")
+            quantize(plan.quantizer, converted, produced, plan.quant.quantize_type,
+                     export_dir / f"{plan.out.stem}.quantize.log")
             converted.unlink()
             verify_prompt_metadata(produced, plan.prompt)
-        report = check_parity(run, merged, produced, plan.quant, plan.fmt, log, records=records, name=plan.out.name)
+        report = check_parity(run, merged, produced, plan.quant, plan.fmt, log, records=records, name=plan.out.name,
+                              log_dir=export_dir)
         report_path = plan.out.with_name(plan.out.stem + ".parity.json")
         atomic_write_text(report_path, dumps_json(report))
         if not report["passed"]:
@@ -377,7 +382,7 @@ def summary(report: dict) -> str:
             parts.append(f"{backend}: top-1 {figures['top1_agreement']:.1%}, ppl ratio {figures['ppl_ratio']:.4f},"
                          f" mean |Δlogp| {figures['mean_abs_dlogprob']:.4f} ({verdict})")
         else:
-            parts.append(f"{backend}: {figures.get('skipped') or figures.get('error')}")
+            parts.append(f"{backend}: {figures.get('skipped') or figures.get('crashed') or figures.get('error')}")
     tokens = report.get("prompt_tokens", {})
     if "identical" in tokens:
         parts.append(f"prompt tokens {'identical' if tokens['identical'] else 'DIFFERENT'} ({tokens['checked']} prompts)")

@@ -333,22 +333,32 @@ def _llama_cpp() -> bool:
 
 def check_modelfile_tokens(gguf: Path, fmt: PromptFormat, tokenizer, personas: list[RunPersona],
                            formats: dict[str, OllamaFormat]) -> dict:
-    """llama.cpp's tokens for the Go-rendered probes (BOS added as Ollama does) vs the training prompt ids."""
-    from personaforge.export.parity import open_llama
+    """llama.cpp's tokens for the Go-rendered probes (BOS added as Ollama does) vs the training prompt ids.
+
+    Only the vocabulary is loaded (no weights, so no compute kernels), in a child process like every llama.cpp call.
+    """
+    import tempfile
+
+    from personaforge.export.gguf import ExportFailed
+    from personaforge.export.llama_worker import LlamaFailed, LlamaJob, run_job
+    from personaforge.export.native import NativeCrash
     from personaforge.train.tokenize import _prompt_ids
 
-    llm = open_llama(gguf, 64)
-    checked, mismatched = 0, []
-    try:
-        for persona in personas:
-            template = formats[persona.slug].full_template
-            for conversation in probe_conversations(persona):
-                expected = _prompt_ids(fmt, tokenizer, fmt.render(conversation, tokenizer)[0])
-                text = render_go(template, conversation)
-                got = llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)  # add_bos: as the vocab says
-                checked += 1
-                if got != expected:
-                    mismatched.append(persona.name)
-    finally:
-        llm.close() if hasattr(llm, "close") else None
-    return {"checked": checked, "identical": not mismatched, "personas_with_mismatches": sorted(set(mismatched))}
+    job = LlamaJob(gguf, vocab_only=True)
+    probes: list[tuple[str, list[int]]] = []
+    for persona in personas:
+        template = formats[persona.slug].full_template
+        for conversation in probe_conversations(persona):
+            probes.append((persona.name, _prompt_ids(fmt, tokenizer, fmt.render(conversation, tokenizer)[0])))
+            job.tokenize(render_go(template, conversation), add_bos=True, special=True)  # add_bos: as the vocab says
+    log_file = gguf.with_name(f"{gguf.stem}.llama-cpp-tokens.log")
+    with tempfile.TemporaryDirectory(prefix=".llama-", dir=gguf.parent) as work:
+        try:
+            answer = run_job(job, Path(work), log_file, "llama.cpp")
+        except NativeCrash as crash:
+            raise ExportFailed(f"{crash}, tokenising the Modelfile prompts of {gguf.name}; no Modelfile written") from None
+        except LlamaFailed as failed:
+            raise ExportFailed(f"{failed} (tokenising the Modelfile prompts of {gguf.name}); no Modelfile written") from None
+    log_file.unlink(missing_ok=True)
+    mismatched = [name for (name, expected), got in zip(probes, answer["results"]) if got != expected]
+    return {"checked": len(probes), "identical": not mismatched, "personas_with_mismatches": sorted(set(mismatched))}

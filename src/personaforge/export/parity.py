@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from personaforge.export.llama_worker import LLAMA_CPP_MISSING, LlamaFailed, LlamaJob, llama_cpp_problem, run_job
+from personaforge.export.native import NativeCrash
+from personaforge.fileio import display_path
 from personaforge.prompting import Conversation, PromptFormat, chat_messages, conversation_from_record
 from personaforge.train.run import Run
 from personaforge.train.tokenize import IGNORE, Example, tokenize_records
@@ -34,7 +39,6 @@ THRESHOLDS: dict[str, tuple[float, float]] = {
     "Q4_K_M": (0.85, 0.10), "Q4_K_S": (0.85, 0.10), "Q4_0": (0.85, 0.10), "Q4_1": (0.85, 0.10),
     "Q3_K_L": (0.75, 0.25), "Q3_K_M": (0.75, 0.25), "Q3_K_S": (0.75, 0.25), "Q2_K": (0.60, 0.50),
 }
-LLAMA_CPP_MISSING = "llama-cpp-python is not installed (pip install 'personaforge[llama]', a 10-minute source build)"
 
 
 @dataclass
@@ -118,29 +122,7 @@ def score_gguf_transformers(path: Path, examples: list[Example]) -> Scores:
 
 
 def llama_cpp_available() -> bool:
-    try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def open_llama(path: Path, n_ctx: int):
-    from llama_cpp import Llama
-
-    threads = max(1, min(os.cpu_count() or 1, torch.get_num_threads()))
-    return Llama(model_path=str(path), n_ctx=max(n_ctx, 64), n_batch=max(n_ctx, 64), logits_all=True, verbose=False,
-                 n_threads=threads, n_threads_batch=threads)
-
-
-def score_gguf_llama_cpp(llm, examples: list[Example]) -> Scores:
-    parts = []
-    for example in examples:
-        llm.reset()
-        llm.eval(example.input_ids)
-        logits = torch.from_numpy(np.array(llm.scores[: len(example.input_ids)], dtype=np.float32))
-        parts.append(_scores_from_logits(logits, example))
-    return _concat(parts)
+    return llama_cpp_problem() is None
 
 
 def compare(reference: Scores, exported: Scores, quant: str) -> dict:
@@ -158,34 +140,85 @@ def compare(reference: Scores, exported: Scores, quant: str) -> dict:
             "passed": passed}
 
 
-# ----------------------------------------------------------------------------------------------- prompt tokens
-def llama_cpp_chat_tokens(llm, messages: list[dict], template: str | None = None) -> list[int]:
-    """What llama-cpp-python's chat completion feeds the model: the GGUF template rendered, then tokenised."""
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-    model = llm._model
-    eos = model.token_get_text(llm.token_eos()) if llm.token_eos() != -1 else ""
-    bos = model.token_get_text(llm.token_bos()) if llm.token_bos() != -1 else ""
-    formatter = Jinja2ChatFormatter(template=template or llm.metadata["tokenizer.chat_template"], eos_token=eos,
-                                    bos_token=bos)
-    result = formatter(messages=messages)
-    return llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+# ------------------------------------------------------------------------------------------------- llama.cpp
+def llama_threads() -> int:
+    return max(1, min(os.cpu_count() or 1, torch.get_num_threads()))
 
 
-def check_prompt_tokens(llm, conversations: list[Conversation], fmt: PromptFormat, tokenizer) -> dict:
-    """Training prompt ids vs llama.cpp's rendering of the same conversation from the GGUF's template."""
+def llama_cpp_job(path: Path, examples: list[Example], conversations: list[Conversation], repack: bool) -> LlamaJob:
+    """Score every example teacher-forced, then render each conversation from the GGUF's template."""
     from personaforge.export.formats import template_name
     from personaforge.run_personas import RunPersona
+
+    job = LlamaJob(path, n_ctx=max(len(e.input_ids) for e in examples) + 8, repack=repack, threads=llama_threads())
+    for example in examples:
+        job.score(example.input_ids, _answer_positions(example).tolist())
+    for conversation in conversations:
+        # Plain runs with several personas: each persona has its own named template.
+        job.chat_tokens(chat_messages(conversation.system, conversation.question, conversation.history),
+                        template_name(RunPersona(conversation.name, "")))
+    return job
+
+
+def run_llama_cpp(make_job: Callable[[bool], LlamaJob], work: Path, log_file: Path, log: Log) -> tuple[dict | None, dict]:
+    """llama.cpp's default load first (weights repacked, as Ollama and llama-server run the file); if that
+    crashes, once more without repacking (llama.cpp's --no-repack), since the check compares numbers, not kernels.
+
+    Returns (the child's answer or None when every attempt crashed, what happened: parity.json's "load").
+    """
+    attempts: list[dict] = []
+    for repack in (True, False):
+        attempt_log = log_file if repack else log_file.with_name(log_file.stem + ".no-repack.log")
+        try:
+            answer = run_job(make_job(repack), work, attempt_log, "llama.cpp")
+        except NativeCrash as crash:
+            attempts.append({"repack": repack, "crashed": crash.signal, "log": attempt_log.name})
+            if repack:
+                log(f"warning: {crash}; scoring again without weight repacking (llama.cpp's --no-repack)")
+            continue
+        attempt_log.unlink(missing_ok=True)  # nothing worth keeping when it worked
+        attempts.append({"repack": repack, "crashed": None})
+        return answer, {"repack": repack, "attempts": attempts, "system_info": answer.get("system_info", "")}
+    return None, {"repack": None, "attempts": attempts}
+
+
+def llama_cpp_report(reference: Scores, examples: list[Example], chosen: list[dict], fmt: PromptFormat, tokenizer,
+                     quant: str, path: Path, name: str, log_dir: Path, work: Path, log: Log) -> tuple[dict, dict]:
+    """parity.json's "llama.cpp" backend entry and its "prompt_tokens" entry, scored in a child process."""
+    conversations = [c for r in chosen if (c := conversation_from_record(r)) is not None]
+    log_file = log_dir / f"{Path(name).stem}.llama-cpp.log"
+    try:
+        answer, load = run_llama_cpp(lambda repack: llama_cpp_job(path, examples, conversations, repack), work,
+                                     log_file, log)
+    except LlamaFailed as failed:
+        return {"error": str(failed), "passed": False}, {"skipped": "llama.cpp could not load the file"}
+    if answer is None:
+        crashed = load["attempts"][-1]["crashed"]
+        return ({"crashed": f"llama.cpp crashed with {crashed} scoring {name}, with and without weight repacking"
+                            f" (its output: {display_path(log_file)}); try another --quant, or report it to llama.cpp"
+                            " with that log", "passed": False, "load": load}, {"skipped": "llama.cpp crashed"})
+    results = answer["results"]
+    scores = _concat([Scores(np.asarray(r["logprobs"], dtype=np.float64), np.asarray(r["top1"]))
+                      for r in results[: len(examples)]])
+    figures = compare(reference, scores, quant)
+    figures["load"] = load
+    if load["repack"] is False:
+        figures["note"] = ("llama.cpp's default load (weights repacked for this CPU) crashed; scored without repacking."
+                           " Runtimes that repack (Ollama, llama-server) may crash on this CPU: see the README")
+    if not conversations:
+        return figures, {"skipped": "the eval records have no messages to render"}
+    return figures, check_prompt_tokens(results[len(examples):], conversations, fmt, tokenizer)
+
+
+def check_prompt_tokens(rendered: list[list[int]], conversations: list[Conversation], fmt: PromptFormat,
+                        tokenizer) -> dict:
+    """Training prompt ids vs llama.cpp's rendering of the same conversations from the GGUF's template."""
     from personaforge.train.tokenize import _prompt_ids
 
     mismatches = []
-    for conversation in conversations:
+    for got, conversation in zip(rendered, conversations):
         prompt, _ = fmt.render(conversation, tokenizer)
         expected = _prompt_ids(fmt, tokenizer, prompt)
-        # Plain runs with several personas: each persona has its own named template.
-        named = llm.metadata.get(f"tokenizer.chat_template.{template_name(RunPersona(conversation.name, ''))}")
-        got = llama_cpp_chat_tokens(llm, chat_messages(conversation.system, conversation.question,
-                                                       conversation.history), named)
         if got != expected:
             first = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
             mismatches.append({"question": conversation.question[:80], "first_difference": first,
@@ -196,7 +229,7 @@ def check_prompt_tokens(llm, conversations: list[Conversation], fmt: PromptForma
 
 # ------------------------------------------------------------------------------------------------------ driver
 def check_parity(run: Run, merged: Path, path: Path, quant, fmt: PromptFormat, log: Log, records: int = 8,
-                 name: str | None = None) -> dict:
+                 name: str | None = None, log_dir: Path | None = None) -> dict:
     """Score the eval answers under the merged model and the exported file; the report parity.json holds."""
     from transformers import AutoTokenizer
 
@@ -222,22 +255,21 @@ def check_parity(run: Run, merged: Path, path: Path, quant, fmt: PromptFormat, l
     except (ValueError, KeyError, NotImplementedError, RuntimeError, OSError) as exc:  # e.g. an architecture it cannot read
         report["backends"]["transformers"] = {"error": f"transformers cannot read this GGUF: {str(exc).splitlines()[0]}"}
     if llama_cpp_available():
-        llm = open_llama(path, max(len(e.input_ids) for e in examples) + 8)
+        work = Path(tempfile.mkdtemp(prefix=".llama-", dir=path.parent))
         try:
-            report["backends"]["llama.cpp"] = compare(reference, score_gguf_llama_cpp(llm, examples), quant.name)
-            conversations = [c for r in chosen if (c := conversation_from_record(r)) is not None]
-            if conversations:
-                report["prompt_tokens"] = check_prompt_tokens(llm, conversations, fmt, tokenizer)
-            else:
-                report["prompt_tokens"] = {"skipped": "the eval records have no messages to render"}
+            report["backends"]["llama.cpp"], report["prompt_tokens"] = llama_cpp_report(
+                reference, examples, chosen, fmt, tokenizer, quant.name, path, name, log_dir or path.parent, work, log)
         finally:
-            llm.close() if hasattr(llm, "close") else None
-            del llm
+            shutil.rmtree(work, ignore_errors=True)
     else:
-        report["backends"]["llama.cpp"] = {"skipped": LLAMA_CPP_MISSING}
-        report["prompt_tokens"] = {"skipped": LLAMA_CPP_MISSING}
+        problem = llama_cpp_problem()
+        if problem != LLAMA_CPP_MISSING:  # installed but unusable: say so, never skip silently
+            log(f"warning: {problem}; the llama.cpp checks are skipped")
+        report["backends"]["llama.cpp"] = {"skipped": problem}
+        report["prompt_tokens"] = {"skipped": problem}
     scored = [b for b in report["backends"].values() if "passed" in b]
-    report["passed"] = (bool(scored) and all(b["passed"] for b in scored)
+    crashed = [b for b in report["backends"].values() if "crashed" in b]
+    report["passed"] = (bool(scored) and not crashed and all(b["passed"] for b in scored)
                         and report.get("prompt_tokens", {}).get("identical", True))
     if not scored:
         report["error"] = "no backend could read the exported file"
