@@ -151,10 +151,10 @@ def test_unknown_format_prose_without_labels(tmp_path):
 @pytest.mark.parametrize(
     ("fmt", "text", "message"),
     [
-        ("tab", PROSE, r"^x\.txt: no speaker turns found as format 'tab'"),
-        ("otter", PROSE, r"^x\.txt: no speaker turns found as format 'otter'"),
-        ("otter", TAB, r"^x\.txt: no speaker turns found as format 'otter'"),
-        ("tab", OTTER, r"^x\.txt: no speaker turns found as format 'tab'"),
+        ("tab", PROSE, r"^x\.txt:1: no speaker turns found as format 'tab'"),
+        ("otter", PROSE, r"^x\.txt:1: no speaker turns found as format 'otter'"),
+        ("otter", TAB, r"^x\.txt:1: no speaker turns found as format 'otter'"),
+        ("tab", OTTER, r"^x\.txt:1: no speaker turns found as format 'tab'"),
         ("srt", PROSE, r"^x\.txt:1: no subtitle cues"),
         ("vtt", PROSE, r"^x\.txt:1: a WebVTT file must start with 'WEBVTT'"),
         ("json", PROSE, r"^x\.txt:1: invalid JSON"),
@@ -168,7 +168,7 @@ def test_forced_format_without_speaker_turns(fmt, text, message):
 
 
 def test_forced_format_with_only_notes_finds_no_turns():
-    with pytest.raises(PersonaForgeError, match=r"^x\.txt: no speaker turns found as format 'tab'"):
+    with pytest.raises(PersonaForgeError, match=r"^x\.txt:1: no speaker turns found as format 'tab'"):
         parse_text("Anna\t[Applause]\n", "x.txt", "tab")
 
 

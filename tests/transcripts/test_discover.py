@@ -56,5 +56,5 @@ def test_missing_path_is_an_error(tmp_path):
 
 def test_folder_without_transcripts_is_an_error(tmp_path):
     touch(tmp_path, "notes.md", ".hidden/a.txt")
-    with pytest.raises(PersonaForgeError, match=r"no transcripts \(\.txt \.vtt \.srt \.json \.jsonl\) in this folder"):
+    with pytest.raises(PersonaForgeError, match=r"no transcripts \(\.txt \.vtt \.srt \.json \.jsonl \.docx\) in this folder"):
         discover([tmp_path])

@@ -127,7 +127,7 @@ def test_jsonl_item_missing_speaker_is_an_error():
         ('{"title": "no list here"}', r"^x\.json:1: expected a list of turns"),
         ("[1, 2]", r"^x\.json:1: item 1 is not an object"),
         ('[{"speaker": 1, "text": "t"}]', r"^x\.json:1: item 1: 'speaker' and 'text' must be strings"),
-        ("[]", r"^x\.json: no speaker turns found as format 'json'"),
+        ("[]", r"^x\.json:1: no speaker turns found as format 'json'"),
     ],
 )
 def test_json_shape_errors(document, message):

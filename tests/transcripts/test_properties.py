@@ -23,6 +23,9 @@ FRAGMENTS = [
     "Subtitles:", "SUBTITLES:", "TEXT on screen:", "Text on Screen - editor voice:",
     "Wed, May 03, 2023 1:02PM \u2022 1:26:06", "\n", "\n\n", "\r\n", " ", "a", "\u00e9", "\u2019", "\u201c", "\ufeff",
     "&amp;", "\u2014", "(", ")", ".", "?",
+    # the newer layouts: Name: text, Rev, Descript/Trint, WhisperX, Otter labels with qualifiers
+    "Q: ", "A: ", "INTERVIEWER: ", "Haas: ", "There was one rule: ", " (00:01:02):", "Anna: (00:05) ", "[00:01:02] ",
+    " [00:00:05]", "(front, in Danish)", '"segments": [', '"end": 1', '"speaker": "SPEAKER_00"', "[Tape 1]",
 ]
 fragment_text = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=4)), max_size=30).map("".join)
 any_text = st.one_of(st.text(), fragment_text)

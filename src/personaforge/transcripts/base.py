@@ -36,6 +36,8 @@ class Transcript:
     encoding: str
     turns: list[Turn]
     warnings: list[str] = field(default_factory=list)
+    alternatives: list[str] = field(default_factory=list)  # other formats the content also fits (auto-detection)
+    forced: bool = False  # the format came from --format, not from detection
 
 
 _BRACKETED = re.compile(r"\[[^\[\]\n]*\]")
@@ -69,16 +71,66 @@ def parse_time(value: str) -> float | None:
     return float(total)
 
 
-def looks_like_name(label: str) -> bool:
-    """A speaker label: short, starts with a letter, not a sentence."""
+# A trailing parenthetical qualifies a label: "audience member (front, in Danish)", "researcher (korean)",
+# "Zuschauerin (2. Reihe)". It may hold commas, digits and any language's words, which a name may not.
+_PARENTHETICAL = re.compile(r"^(?P<base>[^()]*?)\s*\((?P<note>[^()\n]{1,40})\)$")
+# Lower-case words that may sit inside a capitalised name ("Ana de la Cruz", "Ibn al Haytham").
+_PARTICLES = {"de", "da", "das", "del", "della", "di", "do", "dos", "du", "la", "le", "van", "von", "der", "den",
+              "ter", "ten", "bin", "ibn", "al", "el", "y", "e", "of", "the", "and", "&"}
+# Labels that introduce a note, a heading or metadata, not a person's speech.
+NOT_SPEAKERS = {"note", "notes", "editor's note", "editor", "editors", "translation", "translator's note",
+                "caption", "captions", "music", "source", "sources", "date", "time", "location", "place",
+                "transcribed by", "transcriber", "transcript", "keywords", "summary", "title", "subject",
+                "duration", "recorded", "audio", "video", "warning", "edit", "text on screen", "subtitle",
+                "subtitles", "http", "https", "file", "tape", "part", "chapter", "section", "end",
+                # production notes in documentary transcripts
+                "b-roll", "broll", "editor note", "editors note", "production note", "scene", "shot", "camera",
+                "sfx", "gfx", "graphic", "graphics", "archive", "insert", "lower third", "slate", "cutaway"}
+
+
+def split_label(label: str) -> tuple[str, str]:
+    """'audience member (front, in Danish)' → ('audience member', 'front, in Danish'); else (label, '')."""
     label = label.strip()
-    if not label or len(label) > 48 or len(label.split()) > 6:
+    match = _PARENTHETICAL.match(label)
+    if match and match.group("base").strip():
+        return match.group("base").strip(), match.group("note").strip()
+    return label, ""
+
+
+def looks_like_name(label: str) -> bool:
+    """A speaker label: short, starts with a letter, not a sentence; may end in a parenthetical qualifier."""
+    label = label.strip()
+    base, _ = split_label(label)
+    if not base or len(base) > 48 or len(base.split()) > 6:
         return False
-    if not label[0].isalpha():
+    if not base[0].isalpha():
         return False
-    if label[-1] in ".!?,;" or '"' in label:
+    if base[-1] in ".!?,;" or '"' in base:
         return False
-    return bool(re.fullmatch(r"[\w .'’()\-&/]+", label))
+    return bool(re.fullmatch(r"[\w .'’()\-&/]+", base))
+
+
+def name_shaped(label: str) -> bool:
+    """Written the way labels are: every word capitalised ("Ms. Chen", "Ana de la Cruz", "SPEAKER_00") or an
+    all-lower-case short label ("ruth", "audience member"). "There was one rule" is a sentence's opening."""
+    base, _ = split_label(label)
+    words = base.split()
+    if not words or len(words) > 5:
+        return False
+    if base == base.lower():
+        return len(words) <= 3 and base[0].isalpha()
+    if words[-1][0].isalpha() and not words[-1][0].isupper():  # "Xyz de:" is a sentence; a name ends capitalised
+        return False
+    return all(not w[0].isalpha() or w[0].isupper() or w.lower() in _PARTICLES for w in words)
+
+
+def label_style(label: str) -> str:
+    """'caps' (INTERVIEWER, MS. CHEN), 'lower' (ruth) or 'title' (Ms. Chen)."""
+    base, _ = split_label(label)
+    letters = [c for c in base if c.isalpha()]
+    if letters and all(c.isupper() for c in letters) and len(letters) > 1:
+        return "caps"
+    return "lower" if base == base.lower() else "title"
 
 
 def merge_paragraph(turn: Turn, text: str, line: int) -> None:

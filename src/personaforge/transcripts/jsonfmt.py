@@ -72,7 +72,9 @@ def _item_lines(text: str, array_start: int | None, count: int) -> list[int]:
     return lines
 
 
-def parse_json(text: str, source: str) -> tuple[list[Turn], list[str]]:
+def load_items(text: str, source: str) -> tuple[list[object], list[int], str | None]:
+    """The list of items of a JSON transcript (top level, or under 'turns'/'segments'/...), each item's line, and
+    the key that held the list (None for a top-level list)."""
     decoder = json.JSONDecoder()
     stripped_start = len(text) - len(text.lstrip())
     try:
@@ -84,6 +86,7 @@ def parse_json(text: str, source: str) -> tuple[list[Turn], list[str]]:
     if text[end:].strip():
         raise PersonaForgeError(f"{source}:{_line_at(text, end + len(text[end:]) - len(text[end:].lstrip()))}: invalid"
                                 " JSON (extra data after the list); one JSON document per .json file")
+    key: str | None = None
     if isinstance(document, dict):
         key = next((k for k in LIST_KEYS if isinstance(document.get(k), list)), None)
         if key is None:
@@ -92,13 +95,17 @@ def parse_json(text: str, source: str) -> tuple[list[Turn], list[str]]:
         raise PersonaForgeError(f"{source}:1: expected a list of {{speaker, text, start}} objects")
     # Walk the text again to learn where each item starts, so every turn keeps its line.
     values = document if isinstance(document, list) else document[key]
-    if isinstance(document, list):
+    if key is None:
         array_start: int | None = stripped_start
     else:
         found = re.search(rf'"{re.escape(key)}"\s*:\s*\[', text)
         array_start = found.end() - 1 if found else None
-    items = list(zip(values, _item_lines(text, array_start, len(values))))
-    turns = [t for n, (item, line) in enumerate(items, start=1) if (t := _turn(item, source, line, n))]
+    return values, _item_lines(text, array_start, len(values)), key
+
+
+def parse_json(text: str, source: str) -> tuple[list[Turn], list[str]]:
+    values, lines, _ = load_items(text, source)
+    turns = [t for n, (item, line) in enumerate(zip(values, lines), start=1) if (t := _turn(item, source, line, n))]
     return turns, []
 
 
