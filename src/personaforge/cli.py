@@ -21,7 +21,7 @@ from personaforge.cli_push import register as register_push
 from personaforge.config import RECORD_TYPES, TeacherConfig, load_data_config, validate_config
 from personaforge.errors import PersonaForgeError
 from personaforge.fileio import display_path
-from personaforge.transcripts import FORMATS
+from personaforge.transcripts import FORMAT_HELP, FORMATS
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Turn interview and documentary transcripts into LLMs that speak as the people in them.")
@@ -81,7 +81,7 @@ def data_build(
     seed: Annotated[Optional[int], typer.Option(help="Split and template seed (default: 0).")] = None,
     eval_fraction: Annotated[Optional[float], typer.Option(
         help="Fraction of each persona's source segments held out (default: 0.12).")] = None,
-    fmt: Annotated[Optional[str], typer.Option("--format", help="Transcript format: " + "|".join(FORMATS))] = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", help=FORMAT_HELP)] = None,
     redact_others: Annotated[Optional[bool], typer.Option("--redact-others/--no-redact-others",
                              help="Replace other speakers' self-introductions with their role.")] = None,
     teacher_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server that writes questions and paraphrases.")] = None,
@@ -181,9 +181,9 @@ def data_stats(folder: Annotated[Path, typer.Argument(help="A dataset folder (tr
 def data_speakers(
     transcripts: Annotated[list[Path], typer.Argument(help="Transcript files or folders.")],
     personas: Annotated[Optional[list[Path]], typer.Option("--personas", "-p", help="Cards, to show who is who.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="Transcript format: " + "|".join(FORMATS))] = "auto",
+    fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP)] = "auto",
 ) -> None:
-    """List every speaker label with turn and word counts, to help write persona cards."""
+    """Show each file's detected format, then every speaker label with turn and word counts."""
     from personaforge.dataset.stats import speaker_table
     from personaforge.personas import Roster, load_cards
     from personaforge.transcripts import discover, parse_file
@@ -192,6 +192,15 @@ def data_speakers(
     roster = Roster(load_cards(personas)) if personas else None
     known = roster.known_labels if roster else None
     parsed = [parse_file(path, fmt, known) for path in discover(transcripts)]
+    # Per file, the format it was read as: a wrong guess shows up here before it shows up in the speakers.
+    for transcript in parsed:
+        how = "--format" if transcript.forced else "detected"
+        count = len(transcript.turns)
+        line = f"{transcript.source}: {transcript.format} ({how}), {count} turn{'' if count == 1 else 's'}"
+        if transcript.alternatives:
+            line += (f"; ambiguous: also fits {' or '.join(transcript.alternatives)}, pass --format"
+                     f" {transcript.alternatives[0]} if the speakers below look wrong")
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     rows = speaker_table(parsed, roster)
     table = Table(title=f"{len(rows)} speaker labels in {len(parsed)} file(s)")
     for column, justify in (("label", "left"), ("turns", "right"), ("words", "right"), ("card", "left"), ("files", "left")):
