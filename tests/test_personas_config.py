@@ -90,3 +90,12 @@ def test_overrides_parse_yaml_scalars():
     assert (config.seed, config.teacher.timeout, config.redact_others) == (3, 2.5, True)
     with pytest.raises(PersonaForgeError, match="expected key=value"):
         apply_overrides({}, ["seed"])
+
+
+def test_the_data_config_accepts_every_transcript_format_the_parsers_know():
+    import typing
+
+    from personaforge.config import DataConfig
+    from personaforge.transcripts import FORMATS
+
+    assert typing.get_args(DataConfig.model_fields["format"].annotation) == FORMATS

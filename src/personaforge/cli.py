@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import sys
 from pathlib import Path
@@ -494,6 +495,9 @@ def _usage_error(exc: Exception) -> int:
 
 
 def main() -> None:
+    # Native code runs in this process too (torch's kernels, chosen by CPU features): if it crashes, the stack
+    # of the Python call that reached it is printed instead of a bare "Segmentation fault".
+    faulthandler.enable()
     try:
         code = app(standalone_mode=False)
     except PersonaForgeError as exc:

@@ -63,7 +63,7 @@ class TeacherConfig(Section):
 class DataConfig(Section):
     transcripts: list[str] = Field(default_factory=list)
     personas: list[str] = Field(default_factory=list)
-    format: Literal["auto", "tab", "otter", "srt", "vtt", "json", "jsonl"] = "auto"
+    format: Literal["auto", "tab", "otter", "colon", "rev", "descript", "srt", "vtt", "json", "jsonl", "whisper"] = "auto"
     out: str = "data/default"
     seed: int = 0
     eval_fraction: float = Field(0.12, ge=0, lt=1)
