@@ -1,11 +1,14 @@
 """The command line as users run it: exit codes, one-line errors, and the data subcommands."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
 from personaforge import __version__
-from tests.conftest import assert_user_error, run_persona
+from tests.conftest import REPO, assert_user_error, run_persona
 
 
 def test_version():
@@ -87,3 +90,15 @@ def test_stats_reads_a_built_dataset(project):
     train = [json.loads(line) for line in (project.root / "ds" / "train.jsonl").read_text().splitlines()]
     assert f"train: {len(train)} records" in result.stdout
     assert_user_error(run_persona("data", "stats", str(project.root / "nothing")), "nothing")
+
+
+def test_tables_piped_to_another_program_keep_every_cell_on_one_line():
+    # `persona models list | grep smollm2`: without a terminal rich used to wrap at 80 columns and split the name.
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env["PYTHONPATH"] = str(REPO / "src")
+    result = subprocess.run([sys.executable, "-m", "personaforge", "models", "list"], capture_output=True, text=True,
+                            env=env, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if "smollm2" in line]
+    assert len(rows) == 1 and "pkg:smollm2-135m-instruct" in rows[0] and "Apache-2.0" in rows[0], result.stdout
+    assert any("pkg:gemma3-270m" in line and "gemma3 base" in line for line in result.stdout.splitlines())

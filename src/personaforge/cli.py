@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import click
 import typer
-from rich.console import Console
+from personaforge.cli_console import make_console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -35,8 +35,8 @@ app.add_typer(export_app, name="export")
 register_chat(app)
 register_push(app)
 
-console = Console()
-err_console = Console(stderr=True)
+console = make_console()
+err_console = make_console(stderr=True)
 
 
 def _version(value: bool) -> None:

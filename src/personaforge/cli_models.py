@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from personaforge.cli_console import make_console
 
 models_app = typer.Typer(no_args_is_help=True, help="Embedded models (pkg:NAME) that need no Hugging Face Hub:"
                                                      " list them, pull one into the cache.")
 
-console = Console()
-err_console = Console(stderr=True)
+console = make_console()
+err_console = make_console(stderr=True)
 
 
 def _size(count: float) -> str:
