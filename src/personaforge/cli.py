@@ -10,12 +10,12 @@ from typing import Annotated, Optional
 
 import click
 import typer
-from personaforge.cli_console import make_console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from personaforge import __version__
 from personaforge.cli_chat import register as register_chat
+from personaforge.cli_console import make_console
 from personaforge.cli_export import export_app
 from personaforge.cli_models import models_app
 from personaforge.cli_push import register as register_push
