@@ -360,3 +360,32 @@ def test_unreadable_inputs(tmp_path: Path) -> None:
     (tmp_path / "run-a" / "eval" / "eval" / "metrics.json").write_text("{\"rouge1\": 0.3,", encoding="utf-8")
     with pytest.raises(PersonaForgeError, match=r"run-a/eval/eval/metrics.json: not valid JSON"):
         collect(tmp_path)
+
+
+def _plant_attribution(eval_dir: Path, right: np.ndarray) -> None:
+    """Per-sample attribution (1 = the classifier named the asked persona) and its mean, as persona eval writes."""
+    metrics = json.loads((eval_dir / "metrics.json").read_text())
+    metrics["attribution"]["accuracy"] = float(right.mean())
+    metrics["ci"]["attribution"] = [float(right.mean()) - 0.1, float(min(1.0, right.mean() + 0.1))]
+    (eval_dir / "metrics.json").write_text(json.dumps(metrics))
+    rows = [json.loads(line) for line in (eval_dir / "predictions.jsonl").read_text().splitlines()]
+    for row, value in zip(rows, right):
+        row["scores"]["attribution"] = float(value)
+    (eval_dir / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_attribution_is_ranked_and_tested_like_any_metric(tmp_path: Path) -> None:
+    run = write_run(tmp_path, "run-a", "x/Llama-3-8B")
+    write_eval(run, "eval", scores(0.30, 1), model="x/Llama-3-8B")
+    write_eval(run, "eval-baseline", scores(0.31, 2), model="x/Llama-3-8B")
+    right = np.ones(N)
+    right[:2] = 0  # 22 of 24 right after fine-tuning
+    _plant_attribution(run / "eval" / "eval", right)
+    _plant_attribution(run / "eval" / "eval-baseline", (np.arange(N) % 2).astype(float))  # 12 of 24
+    board = build_leaderboard(collect(tmp_path), metric="attribution")
+    assert labels(board, 1) == ["run-a", "run-a (eval-baseline)"]
+    assert board.eval_sets[0].rows[0].value == pytest.approx(22 / 24)
+    [delta] = board.baseline_deltas
+    assert isinstance(delta.test, Paired) and delta.test.significant and delta.test.delta == pytest.approx(10 / 24)
+    # By ROUGE-1 the same two runs come out the other way round: the metric choice decides the ranking.
+    assert labels(build_leaderboard(collect(tmp_path)), 1) == ["run-a (eval-baseline)", "run-a"]

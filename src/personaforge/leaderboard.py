@@ -189,6 +189,10 @@ def _load_entry(metrics_path: Path) -> Entry:
     family = parse_family(model) or (str(meta["family"]).lower() if meta.get("family") else None)
     size = parse_size(model) or (human_size(params) if params else None)
     metrics = {key: number for key, value in data.items() if (number := _number(value)) is not None}
+    attribution = data.get("attribution") if isinstance(data.get("attribution"), dict) else {}
+    if _number(attribution.get("accuracy")) is not None:
+        # Ranked and tested like any metric (--metric attribution): the mean of the per-sample 0/1 scores.
+        metrics["attribution"] = float(attribution["accuracy"])
     ci = {}
     for key, bounds in (data.get("ci") or {}).items():
         if isinstance(bounds, (list, tuple)) and len(bounds) == 2 and all(_number(b) is not None for b in bounds):
@@ -202,7 +206,7 @@ def _load_entry(metrics_path: Path) -> Entry:
         tag=str(meta["tag"]) if meta.get("tag") else None, split=split,
         samples=meta.get("samples") if isinstance(meta.get("samples"), int) else None,
         fingerprint=str(meta["eval_fingerprint"]) if meta.get("eval_fingerprint") else None,
-        metrics=metrics, ci=ci, attribution=data.get("attribution") or {},
+        metrics=metrics, ci=ci, attribution=attribution,
         definitions=data.get("definitions") or {},
         status=status.get("status") if isinstance(status, dict) else None,
         train=train if isinstance(train, dict) else {},

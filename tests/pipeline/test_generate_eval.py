@@ -222,6 +222,10 @@ def test_eval_writes_metrics_predictions_and_report(trained_run):
     assert "rouge1" in metrics["definitions"] and metrics["meta"]["baseline"] is False
     rows = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == metrics["meta"]["samples"] and {"prompt", "expected", "prediction", "scores"} <= set(rows[0])
+    # Per-sample attribution (0/1) averages to the reported accuracy: the leaderboard can rank and test it.
+    right = [row["scores"]["attribution"] for row in rows]
+    assert set(right) <= {0.0, 1.0} and sum(right) / len(right) == pytest.approx(metrics["attribution"]["accuracy"])
+    assert "attribution" in metrics["ci"] and "attribution" in metrics["definitions"]
     level = metrics["real_answer_level"]["rouge1"]
     assert 0 < level["value"] < 1 and level["ci"][0] <= level["value"] <= level["ci"][1]
     assert level["samples"] == metrics["meta"]["samples"]  # every tiny persona has real training answers

@@ -183,6 +183,11 @@ def evaluate_run(run: Run, *, baseline: bool = False, split: str = "eval", max_s
         [str(r["persona"]) for r in dataset.train])
     truth = [c.name for c in conversations]
     attribution = attribution_report(classifier, predictions, truth, labels=personas)
+    # Per sample 1 when the classifier names the asked persona, else 0: the leaderboard ranks and tests it
+    # (--metric attribution) like any per-sample metric.
+    for scores, named, asked in zip(per_sample, classifier.predict(predictions), truth, strict=True):
+        scores["attribution"] = float(named == asked)
+    metrics["ci"]["attribution"] = list(bootstrap_ci([s["attribution"] for s in per_sample]))
     attribution["reference_accuracy"] = attribution_report(classifier, references, truth, labels=personas)["accuracy"]
     probes: dict[str, dict[str, str]] = {str(i): {c.name: predictions[i]} for i, c in enumerate(conversations)}
     for (index, persona), answer in zip(probe_keys, probe_answers):
