@@ -15,11 +15,33 @@ from personaforge.errors import PersonaForgeError
 from tests.conftest import assert_user_error, run_persona
 
 
+BAD_RESPONSES = [
+    "I'm sorry, but I can't help with that request?",     # a refusal
+    "Ada Bell: what about the lamp?",                     # a speaker label
+    "",                                                   # nothing
+    "The lamp is a bright thing on the island.",          # not a question
+    "What is the capital of France and why?",             # a question the passage does not answer
+    "COPY",                                               # the passage itself, with a question mark
+]
+
+
+def good_response(user: str) -> str:
+    """What a sensible teacher writes: a rephrasing, or a question about the passage it was given."""
+    if user.startswith("Rephrase"):
+        original = user.rsplit("\n\n", 1)[-1].strip()
+        return "Tell me, " + original[:1].lower() + original[1:]
+    passage = user.split("\n\n")[1] if "Passage:" not in user else user.split("Passage:\n", 1)[1]
+    return "What can you tell me about " + " ".join(passage.split()[:5]).rstrip(",.") + "?"
+
+
 class FakeTeacher:
-    def __init__(self, fail_first: int = 0) -> None:
+    """An OpenAI-compatible server on 127.0.0.1: sensible questions (``good``) or only bad output (``bad``)."""
+
+    def __init__(self, fail_first: int = 0, mode: str = "good") -> None:
         self.requests: list[dict] = []
         self.headers: list[dict] = []
         self.fail_first = fail_first
+        self.mode = mode
         teacher = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -36,11 +58,12 @@ class FakeTeacher:
                     self.end_headers()
                     return
                 user = body["messages"][-1]["content"]
-                tag = hashlib.sha256(user.encode()).hexdigest()[:8]
-                if "question only" in user:
-                    content = f"Teacher question {tag}?"
+                if teacher.mode == "bad":
+                    content = BAD_RESPONSES[len(teacher.requests) % len(BAD_RESPONSES)]
+                    if content == "COPY":
+                        content = " ".join(user.split("\n\n")[-1].split()[:12]).rstrip(".") + "?"
                 else:
-                    content = f"Teacher answer {tag}, told plainly and briefly."
+                    content = good_response(user)
                 payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -77,22 +100,51 @@ def _config(project, url: str, **teacher) -> DataConfig:
                       teacher=TeacherConfig(url=url, model="fake-model", cache_dir=str(project.root / "cache"), **teacher))
 
 
-def test_teacher_writes_questions_paraphrases_and_answers(project, teacher, monkeypatch):
+def test_teacher_writes_questions_that_pass_the_checks(project, teacher, monkeypatch):
     monkeypatch.setenv("PERSONAFORGE_TEACHER_API_KEY", "sk-planted-secret-123")
     config = _config(project, teacher.url)
     result = build_dataset(config)
-    generators = {(r["type"], r["generator"]) for r in result.train}
-    for record_type in ("transformed", "hypothetical", "contrastive"):
+    generators = {(r["type"], r["generator"]) for r in result.train + result.eval}
+    for record_type in ("transformed", "hypothetical"):
         assert (record_type, "teacher:fake-model") in generators
+    # the monologue nobody asked about gets the teacher's question for it
     monologue = next(r for r in result.train + result.eval if r["segment"].startswith("solo-"))
-    assert monologue["generator"] == "teacher:fake-model" and "Teacher question" in monologue["prompt"]
+    assert monologue["generator"] == "teacher:fake-model"
+    assert "What can you tell me about" in monologue["prompt"]
     assert all(h.get("Authorization") == "Bearer sk-planted-secret-123" for h in teacher.headers)
     assert all(r["temperature"] == 0 and r["model"] == "fake-model" for r in teacher.requests)
     written = b"".join((project.root / "out" / name).read_bytes() for name in OUTPUT_FILES)
     assert b"sk-planted-secret-123" not in written
-    # Eval answers stay the persona's real words, whatever the teacher writes.
-    assert all(r["generator"] in ("transcript", "teacher:fake-model") and "Teacher answer" not in r["completion"]
-               for r in result.eval)
+    # Answers stay the persona's own words, whatever the teacher writes: the teacher only asks.
+    spoken = " ".join((project.transcripts / name).read_text() for name in ("one.txt", "solo.txt"))
+    for record in result.train + result.eval:
+        if record["type"] != "negative":
+            assert " ".join(record["completion"].split()) in " ".join(spoken.split()), record["id"]
+    report = result.card["quality"]["teacher"]
+    assert report["asked"] == report["accepted"] + sum(report["fell_back"].values()) and report["accepted"] > 0
+
+
+def test_bad_teacher_output_never_reaches_a_record(project):
+    server = FakeTeacher(mode="bad")
+    try:
+        result = build_dataset(_config(project, server.url), write=True)
+    finally:
+        server.close()
+    rows = result.train + result.eval
+    assert not [r["id"] for r in rows if r["generator"].startswith("teacher:")]
+    text = json.dumps(rows)
+    for bad in BAD_RESPONSES:
+        if bad and bad != "COPY":
+            assert bad not in text
+    report = result.card["quality"]["teacher"]
+    assert report["accepted"] == 0 and report["asked"] == sum(report["fell_back"].values()) > 0
+    assert {"refusal", "label or timestamp", "empty", "not a question", "does not fit the answer",
+            "copied the prompt"} \
+        <= set(report["fell_back"]), report
+    # every fallback is counted in the card and named in a warning
+    assert any(w.startswith("teacher: ") and "failed the checks" in w for w in result.card["warnings"])
+    markdown = (project.root / "out" / "dataset_card.md").read_text()
+    assert "Teacher (fake-model)" in markdown and "passed the checks" in markdown
 
 
 def test_cached_responses_make_rebuilds_offline_and_identical(project, teacher):

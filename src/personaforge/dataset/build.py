@@ -12,14 +12,16 @@ from pathlib import Path
 
 from personaforge import __version__
 from personaforge.config import DataConfig
-from personaforge.dataset.card import counts_table, lengths, render_markdown
+from personaforge.dataset.card import counts_table, lengths, quality_section, render_markdown
 from personaforge.dataset.leakage import find_leaks
 from personaforge.dataset.records import generate_records
+from personaforge.dataset.retrieval import Retriever
 from personaforge.dataset.salience import Salience
 from personaforge.dataset.segments import build_segments
 from personaforge.dataset.split import split_segments
 from personaforge.dataset.teacher import TeacherClient
 from personaforge.dataset.writers import TeacherWriter, TemplateWriter
+from personaforge.embeddings import default_embedder
 from personaforge.errors import PersonaForgeError
 from personaforge.fileio import display_path, dumps_json, dumps_jsonl, read_bytes
 from personaforge.personas import Roster, load_cards
@@ -76,20 +78,25 @@ def build_dataset(config: DataConfig, progress: Progress | None = None, write: b
             "no persona speech found: no speaker label matches a persona card"
             f" (labels seen: {', '.join(labels) or 'none'}); add them as aliases (persona data speakers lists them)"
         )
+    warnings.extend(segmented.warnings)
     split = split_segments(segmented.segments, config.eval_fraction, config.seed)
     warnings.extend(split.warnings)
     salience = Salience((s.answer for s in segmented.segments),
                         ignore=[label for card in roster.personas for label in card.labels])
+    retriever = Retriever(default_embedder(), salience)
+    retriever.calibrate(segmented.segments, config.seed)  # the fit threshold, from this build's real Q/A pairs
     writer: TemplateWriter
     if config.teacher is not None:
-        writer = TeacherWriter(salience, config.seed, TeacherClient(config.teacher))
+        writer = TeacherWriter(retriever, config.seed, TeacherClient(config.teacher))
     else:
-        writer = TemplateWriter(salience, config.seed)
+        writer = TemplateWriter(retriever, config.seed)
     work = len(segmented.segments) + sum(len(c.topics) for c in roster.personas) + len(config.contrastive_questions)
-    records = generate_records(segmented.segments, split, roster, config, writer, salience,
+    records = generate_records(segmented.segments, split, roster, config, writer, retriever,
                                progress.task("writing records", work))
     if isinstance(writer, TeacherWriter) and writer.fallbacks:
-        warnings.append(f"teacher gave {writer.fallbacks} empty answer(s); templates were used for those")
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(writer.rejected.items()))
+        warnings.append(f"teacher: {writer.fallbacks} of {writer.asked} response(s) failed the checks ({reasons});"
+                        " the offline question was used for those records, or none was written")
     train = [r.to_json() for r in records.train]
     evaluation = [r.to_json() for r in records.eval]
     leaks = find_leaks([(r["id"], r["completion"]) for r in evaluation], [(r["id"], r["completion"]) for r in train])
@@ -105,13 +112,15 @@ def build_dataset(config: DataConfig, progress: Progress | None = None, write: b
         if not any(r["persona"] == persona.name for r in train):
             warnings.append(f"persona '{persona.name}' has no training record: no speaker label in the transcripts matches it")
     card = _card(config, roster, loaded_cards, transcripts, segmented, train, evaluation, leaks, records, warnings)
+    card["quality"] = quality_section(records.quality, retriever.calibration, segmented, train, evaluation,
+                                      writer.report(), config.seed)
     out = Path(config.out)
     if write:
         write_outputs(out, {
             "train.jsonl": dumps_jsonl(train),
             "eval.jsonl": dumps_jsonl(evaluation),
             "dataset_card.json": dumps_json(card),
-            "dataset_card.md": render_markdown(card),
+            "dataset_card.md": render_markdown(card, train + evaluation),
         })
     for warning in warnings:
         progress.warn(warning)

@@ -5,6 +5,20 @@ from __future__ import annotations
 from collections import Counter
 
 from personaforge.config import RECORD_TYPES
+from personaforge.dataset.records import DROP_REASONS, Quality, sample_ids
+from personaforge.dataset.retrieval import Calibration, quantiles
+from personaforge.dataset.segments import SegmentResult
+
+SAMPLES_PER_TYPE = 10
+FIT_EXPLANATION = (
+    "Fit is the cosine similarity of all-MiniLM-L6-v2 embeddings of a question and an answer. A written question"
+    " is paired with a passage of the persona's own words only when their fit reaches the threshold. The threshold"
+    " is calibrated on this build's real interviewer question → answer pairs: each real question is also scored"
+    " against other answers of the same persona (mismatched pairs), and the threshold is the fit that best separates"
+    " real from mismatched pairs (the largest share of real pairs at or above it minus the share of mismatched"
+    " pairs at or above it), never below the floor. Retrieval takes the best-fitting passage, so a kept passage"
+    " fits its question at least as well as the typical real answer does."
+)
 
 
 def percentiles(values: list[int]) -> dict[str, int]:
@@ -32,7 +46,7 @@ def lengths(rows: list[dict]) -> dict[str, dict[str, int]]:
     }
 
 
-def render_markdown(card: dict) -> str:
+def render_markdown(card: dict, records: list[dict] | None = None) -> str:
     out = ["# Dataset card", ""]
     out.append(f"Built by personaforge {card['personaforge_version']} with seed {card['seed']}, eval fraction "
                f"{card['eval_fraction']} (eval holds: {', '.join(card['eval_types'])}).")
@@ -69,6 +83,8 @@ def render_markdown(card: dict) -> str:
         for row in leak["top"]:
             out.append(f"| {row['eval']} | {row['train']} | {row['length']} | {row['text']} |")
     out.append("")
+    if "quality" in card:
+        out.extend(_quality_markdown(card, {r["id"]: r for r in records or []}))
     out.append("## Unassigned speakers")
     out.append("")
     if card["unassigned_speakers"]:
@@ -101,3 +117,103 @@ def render_markdown(card: dict) -> str:
         out.extend(f"- {w}" for w in card["warnings"])
     out.append("")
     return "\n".join(out)
+
+
+def quality_section(quality: Quality, calibration: Calibration, segmented: SegmentResult, train: list[dict],
+                    evaluation: list[dict], teacher: dict | None, seed: int) -> dict:
+    types = {}
+    for record_type, entry in quality.types.items():
+        types[record_type] = {
+            "generated": entry.generated,
+            "kept": entry.kept,
+            "dropped": {reason: entry.dropped.get(reason, 0) for reason in DROP_REASONS},
+            "fit": quantiles(entry.fits),
+            "questions": {k: v for k, v in sorted(entry.asked_by.items()) if v},
+        }
+    kept = train + evaluation
+    real = sum(1 for r in evaluation if r["source"].get("question") == "transcript")
+    later = segmented.later_chunks
+    return {
+        "principle": "A record that is not good is worse than no record: a written question is kept only with a"
+                     " passage of the persona's own words that answers it.",
+        "types": types,
+        "fit": {**calibration.to_json(), "explanation": FIT_EXPLANATION},
+        "chunks": {"later_chunks": later, "starting_dangling": segmented.later_chunks_dangling,
+                   "share_dangling": round(segmented.later_chunks_dangling / later, 3) if later else 0.0},
+        "mixed_speaker_cuts": segmented.mixed_speakers,
+        "eval_real_questions": {"records": len(evaluation), "with_real_question": real},
+        "teacher": teacher,
+        "samples": sample_ids(kept, SAMPLES_PER_TYPE, seed),
+    }
+
+
+def _quality_markdown(card: dict, records: dict[str, dict]) -> list[str]:
+    quality = card["quality"]
+    out = ["## Quality", "", quality["principle"], ""]
+    out.append("| type | generated | kept | " + " | ".join(f"dropped: {r}" for r in DROP_REASONS) +
+               " | fit p10 | fit p50 | fit p90 |")
+    out.append("|---|---:|---:|" + "---:|" * len(DROP_REASONS) + "---:|---:|---:|")
+    for record_type, entry in quality["types"].items():
+        fit = entry["fit"]
+        cells = [str(entry["generated"]), str(entry["kept"]), *(str(entry["dropped"][r]) for r in DROP_REASONS),
+                 *(f"{fit[q]:.2f}" if q in fit else "" for q in ("p10", "p50", "p90"))]
+        out.append(f"| {record_type} | " + " | ".join(cells) + " |")
+    out.append("")
+    asked = "; ".join(f"{t}: " + ", ".join(f"{n} {k}" for k, n in e["questions"].items())
+                      for t, e in quality["types"].items() if e["questions"])
+    out.append(f"Where the questions come from: {asked}.")
+    out.append("")
+    fit = quality["fit"]
+    out.append("### Question/answer fit")
+    out.append("")
+    out.append(fit["explanation"])
+    out.append("")
+    out.append(f"Threshold **{fit['threshold']:.3f}** ({fit['method']}), from {fit['real_pairs']} real pairs.")
+    if fit["real_fit"]:
+        out.append("")
+        out.append("| pairs | p10 | p25 | p50 | p75 | p90 | at or above the threshold |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|")
+        for name, key, share in (("real question → its answer", "real_fit", "real_at_or_above"),
+                                 ("real question → another answer", "mismatched_fit", "mismatched_at_or_above")):
+            q = fit[key]
+            out.append(f"| {name} | " + " | ".join(f"{q[k]:.2f}" for k in ("p10", "p25", "p50", "p75", "p90"))
+                       + f" | {fit[share]:.0%} |")
+    out.append("")
+    chunks = quality["chunks"]
+    out.append(f"Chunk boundaries: {chunks['starting_dangling']} of {chunks['later_chunks']} later chunks of long turns "
+               f"({chunks['share_dangling']:.1%}) still open with a sentence that refers back; each such chunk is"
+               " written with the chunk before it as the persona's earlier turn.")
+    if quality["mixed_speaker_cuts"]:
+        out.append(f" {quality['mixed_speaker_cuts']} turn(s) held another speaker's label or a timestamp and were cut"
+                   " there (see the warnings).")
+    real = quality["eval_real_questions"]
+    out.append("")
+    out.append(f"Eval: {real['with_real_question']} of {real['records']} eval records have a real interviewer question.")
+    teacher = quality.get("teacher")
+    if teacher:
+        fell = ", ".join(f"{n} {reason}" for reason, n in teacher["fell_back"].items()) or "none"
+        out.append("")
+        out.append(f"Teacher ({teacher['model']}): {teacher['asked']} questions asked, {teacher['accepted']} passed the"
+                   f" checks; fell back to offline: {fell}.")
+    out.append("")
+    out.append(f"### {SAMPLES_PER_TYPE} random kept records per type")
+    for record_type, ids in quality["samples"].items():
+        out.append("")
+        out.append(f"#### {record_type}")
+        for record_id in ids:
+            record = records.get(record_id)
+            if record is None:
+                continue
+            messages = record["messages"]
+            turns = [m for m in messages if m["role"] != "system"]
+            fit = record["source"].get("fit")
+            out.append("")
+            out.append(f"`{record_id}`" + (f" (fit {fit:.2f})" if fit is not None else ""))
+            out.append("")
+            for message in turns:
+                who = "Q" if message["role"] == "user" else "A"
+                out.append(f"> **{who}:** {message['content']}")
+                out.append(">")
+            out.pop()
+    out.append("")
+    return out

@@ -1,7 +1,8 @@
-"""Transcripts → segments: each piece of a persona's speech that becomes one extracted record.
+"""Transcripts → segments: each piece of a persona's speech that can become one extracted record.
 
 A segment is either the persona's reply to a question (a turn by anyone else just before it) or a
-focused chunk of monologue that still needs a question written for it.
+chunk of a longer turn. Every chunk of one turn shares the turn's ``group``: the split keeps a turn
+together, so a chunk's earlier chunk is always in the same split and can be its conversational context.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from personaforge.config import DataConfig
+from personaforge.dataset.guards import LabelGuard
 from personaforge.dataset.redact import redact_introductions, role_phrase
-from personaforge.dataset.text import chunk_text, sentences, word_count
-from personaforge.personas import PersonaCard, Roster, slugify
+from personaforge.dataset.text import chunk_text, dangling_start, sentences, word_count
+from personaforge.personas import PersonaCard, Roster, normalize_label, slugify
 from personaforge.prompting import Exchange
-from personaforge.transcripts import SPEECH, SUBTITLE, Transcript
+from personaforge.transcripts import SPEECH, SUBTITLE, Transcript, Turn
 
 # A turn without a question mark still counts as a question when it is this short and not a
 # persona's own remark ("Tell me about the frost.").
@@ -36,6 +38,7 @@ class Unit:
     end_line: int
     start: float | None
     translation: str = ""
+    turns: list[Turn] = field(default_factory=list)
 
 
 @dataclass
@@ -47,10 +50,14 @@ class Segment:
     start: float | None
     end: float | None
     answer: str
-    question: str | None = None  # None: a monologue chunk that needs a written question
+    question: str | None = None  # the real question before the turn (first chunk only), else None
     asker: str | None = None
     chunk: int = 0
     context: list[tuple[str, Exchange]] = field(default_factory=list)  # (segment id, exchange)
+    group: str = ""  # the turn: all its chunks go to the same split
+    previous: str | None = None  # the chunk just before this one in the same turn
+    dangling: str | None = None  # why the answer's first sentence needs what came before it
+    paragraphs: tuple[int, ...] = (0,)  # indices of the answer's sentences that begin a paragraph
 
     @property
     def kind(self) -> str:
@@ -69,6 +76,10 @@ class SegmentResult:
     segments: list[Segment]
     unassigned: dict[str, SpeakerStats]
     skipped_short: int
+    warnings: list[str] = field(default_factory=list)
+    later_chunks: int = 0  # chunks after a turn's first
+    later_chunks_dangling: int = 0  # ...that still open with a sentence that refers back
+    mixed_speakers: int = 0  # turns cut where another speaker's label or a timestamp showed up
 
 
 def units_of(transcript: Transcript, roster: Roster) -> list[Unit]:
@@ -83,9 +94,10 @@ def units_of(transcript: Transcript, roster: Roster) -> list[Unit]:
         if units and units[-1].speaker.casefold() == turn.speaker.casefold():
             units[-1].text += "\n" + turn.text
             units[-1].end_line = turn.end_line
+            units[-1].turns.append(turn)
             continue
         units.append(Unit(turn.speaker, roster.card_for(turn.speaker), turn.text, turn.line, turn.end_line,
-                          turn.start))
+                          turn.start, turns=[turn]))
     return units
 
 
@@ -126,11 +138,42 @@ def _source_keys(transcripts: list[Transcript]) -> dict[str, str]:
     return keys
 
 
+def _clean_part(unit: Unit, guard: LabelGuard) -> tuple[str, str | None]:
+    """The unit's text up to the first line with another speaker's label or a timestamp, and "line: label"."""
+    kept: list[str] = []
+    for turn in unit.turns:
+        for line in turn.text.split("\n"):
+            found = guard.problem(line)
+            if found:
+                return "\n".join(kept), f"{turn.source}:{_line_of(turn, line)}: '{found}'"
+            kept.append(line)
+    return unit.text, None
+
+
+def _line_of(turn: Turn, text: str) -> int:
+    """The file line of one line of a turn's text (the turn's first line when it cannot be found)."""
+    wanted = " ".join(text.split())
+    try:
+        with open(turn.source, encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle, start=1):
+                if number > turn.end_line:
+                    break
+                if number >= turn.line and wanted and wanted in " ".join(line.split()):
+                    return number
+    except OSError:
+        pass
+    return turn.line
+
+
 def build_segments(transcripts: list[Transcript], roster: Roster, config: DataConfig) -> SegmentResult:
     segments: list[Segment] = []
     unassigned: dict[str, SpeakerStats] = defaultdict(SpeakerStats)
     skipped = 0
+    warnings: list[str] = []
+    later = later_dangling = mixed = 0
     keys = _source_keys(transcripts)
+    labels = set(roster.known_labels) | {normalize_label(t.speaker) for tr in transcripts for t in tr.turns}
+    guard = LabelGuard(labels)
     for transcript in transcripts:
         units = units_of(transcript, roster)
         threads: dict[str, list[tuple[str, Exchange]]] = defaultdict(list)
@@ -145,21 +188,28 @@ def build_segments(transcripts: list[Transcript], roster: Roster, config: DataCo
             persona = unit.card.name
             previous = units[index - 1] if index else None
             question = question_from(previous) if previous is not None else None
+            if question is not None and guard.text_problem(question):
+                question = None  # a question with a label inside is not one person's question
             if question is not None and config.redact_others and (previous.card is None or previous.card.role != "persona"):
                 question = redact_introductions(question, role_phrase(previous.speaker, previous.card))
-            if word_count(unit.text) <= config.chunk_max_words:
-                chunks = [" ".join(unit.text.split())]
-            else:
-                chunks = chunk_text(unit.text, config.chunk_min_words, config.chunk_max_words)
+            text, problem = _clean_part(unit, guard)
+            if problem:
+                warnings.append(f"{problem}: another speaker's label or a timestamp inside {persona}'s turn;"
+                                " the words from there on were left out of the records (check the transcript)")
+            mixed += problem is not None
+            chunks = _chunks(text, config)
+            opening_sentences = {sentences(paragraph)[0] for paragraph in text.split("\n") if paragraph.strip()}
             if question is None:
                 threads[persona].clear()  # a monologue breaks the conversational thread
             following = units[index + 1].start if index + 1 < len(units) else None
             base = f"{keys[transcript.source]}-L{unit.line}"
+            previous_id: str | None = None
             for k, chunk in enumerate(chunks):
                 asked = question if k == 0 else None
                 minimum = config.min_answer_words if asked is not None else max(config.min_answer_words, config.chunk_min_words // 2)
                 if word_count(chunk) < minimum:
                     skipped += 1
+                    previous_id = None  # the chain of chunks is broken
                     continue
                 segment = Segment(
                     id=base if len(chunks) == 1 else f"{base}-{k}",
@@ -172,12 +222,28 @@ def build_segments(transcripts: list[Transcript], roster: Roster, config: DataCo
                     question=asked,
                     asker=previous.speaker if asked is not None else None,
                     chunk=k,
+                    group=base,
+                    previous=previous_id,
+                    dangling=dangling_start(sentences(chunk)[0]),
+                    paragraphs=tuple(i for i, part in enumerate(sentences(chunk)) if i == 0 or part in opening_sentences),
                 )
+                if k > 0:
+                    later += 1
+                    later_dangling += segment.dangling is not None
                 if asked is not None:
                     segment.context = threads[persona][-config.context_turns:] if config.context_turns else []
                     threads[persona].append((segment.id, Exchange(asked, _trim_words(chunk, config.context_max_words))))
                 segments.append(segment)
-    return SegmentResult(segments, dict(unassigned), skipped)
+                previous_id = segment.id
+    return SegmentResult(segments, dict(unassigned), skipped, warnings, later, later_dangling, mixed)
+
+
+def _chunks(text: str, config: DataConfig) -> list[str]:
+    if not text.strip():
+        return []
+    if word_count(text) <= config.chunk_max_words:
+        return [" ".join(text.split())]
+    return chunk_text(text, config.chunk_min_words, config.chunk_max_words)
 
 
 SEGMENT_ID = re.compile(r"^[a-z0-9-]+-L\d+(-\d+)?$")

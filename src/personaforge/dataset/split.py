@@ -1,4 +1,9 @@
-"""Seeded split by source segment, stratified by persona."""
+"""Seeded split by source segment, stratified by persona, with every chunk of one turn kept together.
+
+Eval holds real questions first: a persona's turns that answer a real question are drawn (seeded) before
+monologue turns, one-chunk replies before long ones, so held-out records are real question → real answer
+pairs wherever the transcripts have enough of them.
+"""
 
 from __future__ import annotations
 
@@ -19,21 +24,37 @@ class Split:
 
 
 def split_segments(segments: list[Segment], fraction: float, seed: int) -> Split:
-    """Hold out round(fraction × n) of each persona's segments; every derived record follows its segment."""
-    by_persona: dict[str, list[str]] = defaultdict(list)
+    """Hold out about round(fraction × n) of each persona's segments, whole turns at a time."""
+    groups: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    asked: set[str] = set()
     for segment in segments:
-        by_persona[segment.persona].append(segment.id)
+        group = segment.group or segment.id
+        groups[segment.persona][group].append(segment.id)
+        if segment.question is not None:
+            asked.add(group)
     held: set[str] = set()
     warnings: list[str] = []
-    for persona in sorted(by_persona):
-        ids = sorted(by_persona[persona])
+    for persona in sorted(groups):
+        turns = groups[persona]
+        ids = sorted(turns)
         # One RNG per persona, seeded by seed and name: adding a persona does not reshuffle the others.
         random.Random(f"{seed}:{persona}").shuffle(ids)
-        count = round(fraction * len(ids))
+        # Real question → answer turns first (a one-chunk reply before a long one, whose later chunks would be
+        # held out behind continuation prompts), then monologue.
+        ordered = ([g for g in ids if g in asked and len(turns[g]) == 1] + [g for g in ids if g in asked and len(turns[g]) > 1]
+                   + [g for g in ids if g not in asked])
+        total = sum(len(v) for v in turns.values())
+        count = round(fraction * total)
         if fraction > 0 and count == 0:
             warnings.append(
-                f"persona '{persona}' has no eval record at eval_fraction {fraction} ({len(ids)} segments);"
+                f"persona '{persona}' has no eval record at eval_fraction {fraction} ({total} segments);"
                 " raise --eval-fraction or add transcripts"
             )
-        held.update(ids[:count])
+        taken = 0
+        for group in ordered:
+            if taken >= count:
+                break
+            if taken + len(turns[group]) <= count:
+                held.update(turns[group])
+                taken += len(turns[group])
     return Split(held, warnings)

@@ -107,9 +107,11 @@ class TeacherClient:
             except (KeyError, IndexError, TypeError):
                 last_problem = "response had no choices[0].message.content"
                 continue
-            if isinstance(content, str) and content.strip():
+            if isinstance(content, str):
+                # An empty answer is an answer (at temperature 0 asking again gives it again): the caller's
+                # checks turn it down and fall back for that record.
                 return content.strip()
-            last_problem = "empty answer"
+            last_problem = "response content was not text"
         raise PersonaForgeError(
             f"teacher at {self.shown_url} failed after {self.config.retries + 1} tries ({last_problem});"
             " check that the server is running, or build without --teacher-url"

@@ -1,4 +1,4 @@
-"""Text utilities for building records: words, sentences, salient keywords, chunking."""
+"""Text utilities for building records: words, sentences, stand-alone starts, chunking."""
 
 from __future__ import annotations
 
@@ -83,25 +83,221 @@ def split_long_sentence(sentence: str, max_words: int) -> list[str]:
     return pieces
 
 
+# ------------------------------------------------------------------------------------ stand-alone starts
+# A passage given to a new question must not open with words that only make sense after something before
+# it: a connective ("Then", "And so", "That's why"), an answer particle ("Yes.", "Exactly."), a pronoun
+# with nothing to refer to ("She finished her dinner"), or a fragment that only an earlier question
+# completes ("Upper apiary.").
+CONNECTIVES = frozenset("""and but so or nor then because which also too anyway still yet however besides otherwise
+    instead plus meanwhile therefore thus hence afterwards afterward later whereas except second secondly third
+    thirdly fourth lastly finally""".split())
+CONNECTIVE_PHRASES = ("after that", "that's why", "that is why", "this is why", "which is why", "even so", "by then",
+                      "since then", "in that case", "on top of that", "apart from that", "other than that",
+                      "as i said", "like i said", "the same", "the rest", "the other", "not that", "in the end",
+                      "at that", "at the time", "before that", "until then", "from then", "for that")
+ANSWER_PARTICLES = frozenset("""yes yeah yep no nope exactly right true sure absolutely correct indeed maybe perhaps
+    definitely certainly probably mm mhm hmm uh um ah oh okay ok""".split())
+BACK_REFERENCES = frozenset("""it it's its this that that's these those he he's she she's they they're them him her his
+    hers their theirs such both neither another same again""".split())
+# Pronouns that need a person or thing named earlier, wherever they sit in a passage's opening.
+GENDERED = frozenset("he him his she her hers he's she's he'd she'd he'll she'll".split())
+OTHER_PRONOUNS = frozenset("they them their theirs it it's they're they've they'd they'll".split())
+PERSON_NOUNS = frozenset("""father mother dad mum mom papa mama grandfather grandmother grandma grandpa granny uncle aunt
+    brother sister son daughter wife husband partner friend man men woman women boy girl child children kid kids
+    teacher doctor farmer neighbour neighbor customer guy lady person fisherman fishermen pupil student colleague boss
+    mayor priest inspector engineer pianist drummer singer player queen bee bees bear dog cat cow horse otter animal
+    everyone everybody someone somebody nobody anyone anybody""".split())
+OPENERS = frozenset("""well now so okay look listen honestly frankly first second third finally actually sometimes
+    today yesterday basically seriously anyway still luckily sadly unfortunately fortunately again bon voilà allora
+    oh ah""".split())
+# Words after which such a pronoun has something in the passage to refer to.
+ANTECEDENT_MARKERS = frozenset("""the a an my our your every each some many most all people everyone everybody someone
+    somebody nobody anyone anybody one""".split())
+ADVERBS = frozenset("""sometimes often usually now today yesterday tomorrow here once later soon finally suddenly
+    when if while after before since until whenever whatever whoever wherever however""".split())
+FINITE = frozenset("""is are was were am be been has have had do does did can could will would shall should may
+    might must isn't aren't wasn't weren't hasn't haven't hadn't don't doesn't didn't can't couldn't won't wouldn't
+    shouldn't i we you he she they it there said says came comes went goes took takes made makes got gets gave gives
+    knew knows thought thinks told tells felt feels left leaves saw sees found finds kept keeps began begins brought
+    brings stood stands fell falls wrote writes ran runs sat sits lives means meant wants needs looks seems becomes
+    became grew grows works starts stays turns stops hold holds held let lets put puts sent sends bought buys""".split())
+# Verbs that open a reply without their subject ("Depends on the day.", "Sounds simple.").
+SUBJECTLESS = frozenset("depends means sounds looks seems happens comes goes works".split())
+# Where a sentence's head ends: a relative clause or a subordinate clause has its own verb.
+RELATIVE = frozenset("that which who whom whose where if when because unless although while since until".split())
+CONTRACTED_FINITE = frozenset("it's that's he's she's there's what's who's here's where's let's".split())
+NOT_PAST_TENSE = frozenset("hundred red bed shed seed speed need feed breed indeed sacred naked wicked".split())
+TIME_WORDS = frozenset("""year morning week month summer winter spring autumn evening afternoon night time day
+    season century decade""".split())
+# Situational speech: the person is showing or telling someone in the room what to do.
+SITUATIONAL = frozenset("""walk come sit look listen wait hold careful see watch bring excuse hang mind quick""".split())
+QUANTIFIED_BACK = re.compile(r"\b(?:some|all|most|half|none|one|many|each|both|any|much|part|rest) of "
+                             r"(?:it|them|those|these|this|that)\b", re.I)
+ASKED = frozenset("answer answers answered question questions asked".split())
+DEMONSTRATIVE_BACK = frozenset("""one up kind part story thing things hour way man woman boy girl place night moment
+    point idea sort lot""".split())
+REFERS_BACK_AT_END = ("though", "too", "either", "as well", "instead", "anyway", "again")
+THANKS = re.compile(r"\b(?:thank you|thanks)\b", re.I)
+ONE_BACK = re.compile(r"\b(?:the|that|this|which) (?:\w+ )?one\b|\bmy dear [A-ZÀ-Þ]|^\w+(?: \w+)?:", re.I)
+VOCATIVE = re.compile(r"^([A-ZÀ-Þ][\w'’-]+),|,\s+([A-ZÀ-Þ][\w'’-]+)\s*[,.!?]")
+
+
+def _fragment(sentence: str) -> bool:
+    """An opening with no verb of its own, which only an earlier question completes ("Every day.", "The mite.",
+    "A line on the seabed that we can find again.")."""
+    tokens = norm_words(sentence)
+    if not tokens:
+        return True
+    if tokens[0] in SUBJECTLESS:
+        return True
+    if len(tokens) > 20:
+        return False
+    head = tokens
+    for index, token in enumerate(tokens):
+        if index and token in RELATIVE:
+            head = tokens[:index]  # "A line ... that we can find": the verb belongs to the relative clause
+            break
+    for index, token in enumerate(head):
+        if token == "may" and index + 1 < len(head) and head[index + 1][:1].isdigit():
+            continue  # "May 2014." is a date
+        if token in FINITE or token in CONTRACTED_FINITE or (
+                "'" in token and token.split("'")[-1] in ("re", "m", "ve", "ll", "d", "t")):
+            return False
+        if index and token.endswith("ed") and len(token) > 4 and token not in NOT_PAST_TENSE:
+            return False
+    return True
+
+
+def _unresolved_pronoun(opening: list[str]) -> str | None:
+    """A pronoun in the first sentences with nothing named before it: he/she need a person (a name or a word
+    like "my father"), they/it need some noun phrase ("the bees", "a hedge")."""
+    seen: list[str] = []  # lower-cased words before the current one
+    names = False  # a capitalised word that is not just the start of a sentence
+    for sentence in opening:
+        tokens = norm_words(sentence)
+        surface = words(sentence)
+        for index, token in enumerate(tokens):
+            if seen or index:
+                if token in GENDERED and not (names or any(w in PERSON_NOUNS for w in seen)):
+                    return f"'{token}' has nobody to refer to"
+                if token in OTHER_PRONOUNS and not (names or any(w in ANTECEDENT_MARKERS for w in seen)):
+                    return f"'{token}' has nothing to refer to"
+            if index == 0 and token not in STOPWORDS and token not in ADVERBS and token not in OPENERS \
+                    and not token.endswith("ly") and surface and surface[0][:1].isupper():
+                names = True  # "Tomas told me he was late." (or a noun subject: "Swarming is ...")
+            elif index and index < len(surface) and surface[index][:1].isupper() and token != "i":
+                names = True
+            seen.append(token)
+    return None
+
+
+def _vocative(sentence: str) -> bool:
+    """Speaks to someone in the room: "Inge, I am ...", "Never completely, Jakob, and ..."."""
+    for match in VOCATIVE.finditer(sentence.strip()):
+        name = match.group(1) or match.group(2)
+        folded = name.casefold()
+        if folded not in STOPWORDS and folded not in ADVERBS and folded not in OPENERS and not folded.endswith("ly"):
+            return True
+    return False
+
+
+def dangling_start(sentence: str, following: str = "") -> str | None:
+    """Why ``sentence`` cannot open a passage without what came before it, or None when it can.
+
+    ``following`` (the next sentence) is checked for a pronoun that nothing before it names.
+    """
+    tokens = norm_words(sentence)
+    if not tokens:
+        return "empty"
+    first = tokens[0]
+    opening = " ".join(tokens[:4])
+    if first in CONNECTIVES or any(opening == p or opening.startswith(p + " ") for p in CONNECTIVE_PHRASES):
+        return f"opens with a connective ('{first}')"
+    if first in ANSWER_PARTICLES:
+        return f"opens by answering something earlier ('{first}')"
+    if first == "there" and (len(tokens) < 2 or tokens[1] not in ("is", "are", "was", "were", "will", "would", "has",
+                                                                  "have", "had", "must", "might", "may", "can")):
+        return "opens by pointing at something ('there')"
+    if first in ("this", "that") and len(tokens) > 1 and tokens[1] in TIME_WORDS:
+        pass  # "This year we had rain."
+    elif first in BACK_REFERENCES and first != "there":
+        return f"opens with a word that refers back ('{first}')"
+    if sentence.rstrip().endswith("?"):
+        return "opens with a question of its own"
+    if THANKS.search(sentence) or _vocative(sentence):
+        return "opens by speaking to someone in the room"
+    if " ".join(tokens[-2:]) in REFERS_BACK_AT_END or tokens[-1] in REFERS_BACK_AT_END:
+        return f"refers back ('{tokens[-1]}')"
+    if any(t == "same" for t in tokens):
+        return "refers back ('same')"
+    if ONE_BACK.search(sentence):
+        return "refers back ('one', or speaks to someone)"
+    if any(t in ASKED for t in tokens):
+        return "answers something asked earlier"
+    if QUANTIFIED_BACK.search(sentence) or any(t in ("those", "these") for t in tokens):
+        return "refers back (a quantity of something named earlier)"
+    for index, token in enumerate(tokens[1:], start=1):
+        following_token = tokens[index + 1] if index + 1 < len(tokens) else ""
+        if token in ("this", "that") and (not following_token or following_token in DEMONSTRATIVE_BACK):
+            return f"refers back ('{token}')"
+        if token == "there" and following_token not in ("is", "are", "was", "were", "will", "would", "has", "have",
+                                                        "had", "must", "might", "may", "can", "'s"):
+            return "refers back ('there')"
+    if first in SITUATIONAL or (following and norm_words(following)[:1] and norm_words(following)[0] in SITUATIONAL):
+        return "speaks to someone in the room"
+    if len(tokens) <= 2:
+        return "too short to stand alone"
+    pronoun = _unresolved_pronoun([sentence, following] if following else [sentence])
+    if pronoun:
+        return pronoun
+    if _fragment(sentence):
+        return "opens with a fragment that answers an earlier question"
+    return None
+
+
+def standalone_start(parts: list[str], first: int = 0) -> int | None:
+    """The index (from ``first`` on) of the first sentence a passage can open with, or None."""
+    for index in range(first, len(parts)):
+        if dangling_start(parts[index], parts[index + 1] if index + 1 < len(parts) else "") is None:
+            return index
+    return None
+
+
 def chunk_text(text: str, min_words: int, max_words: int) -> list[str]:
-    """Split at sentence boundaries into chunks of about min..max words (target in between)."""
-    units: list[str] = []
-    for sentence in sentences(text):
-        units.extend(split_long_sentence(sentence, max_words))
+    """Split at sentence boundaries into chunks of about min..max words (target in between).
+
+    A chunk boundary goes where the next chunk can stand alone: at a paragraph break once a chunk has
+    ``min_words``, else before the first sentence past the target length that does not refer back. Only
+    when none comes before ``max_words`` is a chunk cut before a sentence that does (then the previous
+    chunk is given as the conversation's earlier turn).
+    """
+    units: list[tuple[str, bool]] = []  # (sentence, starts a paragraph)
+    for paragraph in text.split("\n"):
+        for index, sentence in enumerate(s for part in sentences(paragraph) for s in split_long_sentence(part, max_words)):
+            units.append((sentence, index == 0))
+    standalone = [dangling_start(sentence, units[i + 1][0] if i + 1 < len(units) else "") is None
+                  for i, (sentence, _) in enumerate(units)]
     target = (min_words + max_words) // 2
+    counts = [word_count(sentence) for sentence, _ in units]
     chunks: list[list[str]] = []
-    current: list[str] = []
-    count = 0
-    for unit in units:
-        n = word_count(unit)
-        if current and (count + n > max_words or count >= target):
-            chunks.append(current)
-            current, count = [], 0
-        current.append(unit)
-        count += n
-    if current:
-        if chunks and count < min_words and sum(map(word_count, chunks[-1])) + count <= max_words + min_words // 2:
-            chunks[-1].extend(current)  # a short tail joins the previous chunk
-        else:
-            chunks.append(current)
+    start = 0
+    while start < len(units):
+        total, end, fallback, cut = 0, start, None, None
+        while end < len(units) and (end == start or total + counts[end] <= max_words):
+            total += counts[end]
+            end += 1
+            if end < len(units) and total >= min_words and standalone[end]:
+                if units[end][1] or total >= target:
+                    cut = end  # a paragraph break, or past the target length, where the next sentence stands alone
+                    break
+                fallback = end  # the latest stand-alone boundary so far
+        if cut is None:
+            # out of room: the latest stand-alone boundary, else the size limit itself
+            cut = len(units) if end >= len(units) else (fallback if fallback is not None else end)
+        chunks.append([sentence for sentence, _ in units[start:cut]])
+        start = cut
+    if len(chunks) > 1:
+        tail = sum(map(word_count, chunks[-1]))
+        if tail < min_words and sum(map(word_count, chunks[-2])) + tail <= max_words + min_words // 2:
+            chunks[-2].extend(chunks.pop())  # a short tail joins the previous chunk
     return [" ".join(chunk) for chunk in chunks]

@@ -1,170 +1,188 @@
-"""Who writes the generated text: deterministic templates (offline default) or a teacher LLM.
+"""Who writes the questions: deterministic offline rules (the default) or a teacher LLM, checked.
 
-Templates never invent facts: every generated answer is made of the persona's own sentences.
+Answers are never written here: every answer is a contiguous passage of the persona's own words. What
+is written is the question, and only in ways that are well-formed by construction (offline) or that pass
+the same checks as everything else (teacher).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 
-from personaforge.dataset.salience import Salience, query_terms
+from personaforge.dataset.guards import INLINE_TIMESTAMP, LABEL_WITH_TIME
+from personaforge.dataset.questions import (CONTINUATIONS, DEFAULT_DEFLECTION, NARRATIVE_CONTINUATIONS,
+                                            NEGATIVE_QUESTIONS, TOPIC_QUESTIONS, capitalize_sentences,
+                                            is_narrative_opening, rephrase)
+from personaforge.dataset.retrieval import Retriever
 from personaforge.dataset.teacher import TeacherClient
-from personaforge.dataset.text import sentences, stable_index, word_count
+from personaforge.dataset.text import norm_words, stable_index, word_count
 from personaforge.personas import PersonaCard
 
 TEMPLATE = "template"
 
-QUESTION_WITH_TOPIC = [
-    "When it comes to {topic}, what can you tell me about {k1}?",
-    "How does {k1} fit into {topic} for you?",
-    "What do {k1} and {k2} have to do with {topic}?",
-    "Thinking about {topic}: where does {k1} come in?",
-]
-QUESTION_WITH_KEYWORDS = [
-    "What can you tell me about {k1}?",
-    "Tell me about {k1} and {k2}.",
-    "Why does {k1} matter to you?",
-    "What comes to mind when you think about {k1}?",
-    "Can you talk about {k1} and {k2}?",
-]
-REPHRASINGS = [
-    (re.compile(r"^what do you think (?:about|of) (.+?)\??$", re.I), "How do you see {0}?"),
-    (re.compile(r"^tell (?:me|us) (?:a bit |a little )?about (.+?)[.?!]?$", re.I), "What can you say about {0}?"),
-    (re.compile(r"^what can you tell (?:me|us) about (.+?)\??$", re.I), "Tell me about {0}."),
-    (re.compile(r"^how do you (.+?)\??$", re.I), "In what way do you {0}?"),
-    (re.compile(r"^do you (.+?)\??$", re.I), "Would you say you {0}?"),
-    (re.compile(r"^can you (.+?)\??$", re.I), "Could you {0}?"),
-    (re.compile(r"^could you (.+?)\??$", re.I), "Would you {0}?"),
-    (re.compile(r"^what (.+?)\??$", re.I), "Could you tell me what {0}?"),
-    (re.compile(r"^how (.+?)\??$", re.I), "Can you explain how {0}?"),
-    (re.compile(r"^why (.+?)\??$", re.I), "What is behind this: why {0}?"),
-]
-REPHRASE_FALLBACK = ["In your own words: {q}", "Let me ask it another way. {q}", "I'd like to hear more. {q}"]
-FILLER = re.compile(r"^(?:so|and|okay|ok|well|now|right|alright|but)[,\s]+", re.I)
-HYPOTHETICAL_QUESTIONS = [
-    "If a young person asked you about {topic}, what would you tell them?",
-    "What is the biggest misunderstanding people have about {topic}?",
-    "How has your view of {topic} changed over the years?",
-    "What has {topic} taught you?",
-    "What is one story about {topic} that stays with you?",
-    "If you could change one thing about {topic}, what would it be?",
-]
-NEGATIVE_QUESTIONS = [
-    "What do you think about {topic}?",
-    "Can you explain {topic} to me?",
-    "What is your advice on {topic}?",
-]
-DEFAULT_DEFLECTION = (
-    "I'm not the right person to ask about {topic}; {other} knows far more about that than I do."
-    " What I can talk about is {own_topic}."
-)
-
 
 class TemplateWriter:
-    """Deterministic, offline generators: choices depend only on ids, text and the seed."""
+    """Deterministic, offline: choices depend only on ids, text and the seed."""
 
-    def __init__(self, salience: Salience, seed: int) -> None:
-        self.salience = salience
+    def __init__(self, retriever: Retriever, seed: int) -> None:
+        self.retriever = retriever
         self.seed = seed
 
     def _pick(self, options: list[str], key: str) -> str:
         return options[stable_index(f"{self.seed}:{key}", len(options))]
 
-    def question_for(self, answer: str, card: PersonaCard, key: str) -> tuple[str, str]:
-        keywords = self.salience.keywords(answer, 2)
-        if not keywords:
-            keywords = ["that"]
-        k1, k2 = keywords[0], keywords[-1] if len(keywords) > 1 else keywords[0]
-        scored = [(self.salience.relevance(query_terms(t), answer), -i, t) for i, t in enumerate(card.topics)]
-        best = max(scored, default=(0.0, 0, ""))
-        if best[0] > 0 and stable_index(f"{self.seed}:topic:{key}", 2) == 0:
-            template = self._pick(QUESTION_WITH_TOPIC, key)
-            return template.format(topic=best[2], k1=k1, k2=k2), TEMPLATE
-        template = self._pick(QUESTION_WITH_KEYWORDS if k1 != k2 else QUESTION_WITH_KEYWORDS[:1], key)
-        return template.format(k1=k1, k2=k2), TEMPLATE
+    def continuation(self, answer: str, key: str) -> str:
+        """The follow-up an interviewer gives when the person is in the middle of telling something."""
+        return self._pick(NARRATIVE_CONTINUATIONS if is_narrative_opening(answer) else CONTINUATIONS, key)
 
-    def rephrase_question(self, question: str, card: PersonaCard, key: str) -> tuple[str, str]:
-        parts = sentences(question)
-        last = next((s for s in reversed(parts) if "?" in s), parts[-1] if parts else question)
-        core = FILLER.sub("", last).strip()
-        for pattern, template in REPHRASINGS:
-            match = pattern.match(core)
-            if match:
-                rephrased = template.format(match.group(1).strip())
-                if rephrased.casefold() != question.casefold():
-                    return rephrased, TEMPLATE
-        return self._pick(REPHRASE_FALLBACK, key).format(q=core[:1].upper() + core[1:]), TEMPLATE
+    def topic_question(self, card: PersonaCard, options: list[tuple[str, str]], passage: str,
+                       key: str) -> tuple[str, str, float, str] | None:
+        """(question, answer, fit, generator) for a chunk nobody asked for: of the card topics the chunk speaks
+        of (``options``: topic and the passage that starts on it), the topic question that fits best, if any fits."""
+        best: tuple[float, int, str, str] | None = None
+        for index, (topic, text) in enumerate(options):
+            question = self._pick(TOPIC_QUESTIONS, f"{key}:{topic}").format(topic=topic)
+            fit = self.retriever.fit(question, text)
+            if fit >= self.retriever.threshold and (best is None or fit > best[0]) \
+                    and self.retriever.best_topic(card.topics, text) == topic:
+                best = (fit, index, question, text)
+        if best is None:
+            return None
+        return best[2], best[3], best[0], TEMPLATE
 
-    def transform_answer(self, answer: str, card: PersonaCard, key: str) -> tuple[str, str]:
-        parts = sentences(answer)
-        if len(parts) < 3:
-            return answer, TEMPLATE
-        if stable_index(f"{self.seed}:transform:{key}", 2) == 0:
-            keep = max(2, round(len(parts) * 0.6))
-            return self.salience.top_sentences(answer, set(), keep), TEMPLATE
-        return " ".join(parts[1:] + parts[:1]), TEMPLATE  # same content, another order
+    def topic_template(self, topic: str, number: int, key: str) -> str:
+        start = stable_index(f"{self.seed}:{key}", len(TOPIC_QUESTIONS))
+        return TOPIC_QUESTIONS[(start + number) % len(TOPIC_QUESTIONS)].format(topic=topic)
 
-    def hypothetical(self, card: PersonaCard, topic: str, material: str, key: str) -> tuple[str, str, str]:
-        question = self._pick(HYPOTHETICAL_QUESTIONS, key).format(topic=topic)
-        return question, self.salience.top_sentences(material, query_terms(topic), 3), TEMPLATE
+    def ask_for_passage(self, card: PersonaCard, topic: str, question: str, passage: str, fit: float,
+                        key: str) -> tuple[str, float, str]:
+        """The question for a retrieved passage: offline, the one it was retrieved with."""
+        return question, fit, TEMPLATE
 
-    def answer_from(self, card: PersonaCard, question: str, material: str, key: str) -> tuple[str, str]:
-        return self.salience.top_sentences(material, query_terms(question), 3), TEMPLATE
+    def rephrase_question(self, question: str, answer: str, card: PersonaCard, key: str) -> tuple[str, str] | None:
+        rephrased = rephrase(question, stable_index(f"{self.seed}:rephrase:{key}", 2))
+        return (rephrased, TEMPLATE) if rephrased else None
 
     def deflection(self, card: PersonaCard, topic: str, other: PersonaCard, key: str) -> tuple[str, str, str]:
         question = self._pick(NEGATIVE_QUESTIONS, key).format(topic=topic)
         own = card.topics[stable_index(f"{self.seed}:own:{key}", len(card.topics))] if card.topics else "my own work"
         answer = (card.deflection or DEFAULT_DEFLECTION).format(topic=topic, other=other.name, own_topic=own)
-        return question, " ".join(answer.split()), TEMPLATE
+        return question, capitalize_sentences(answer), TEMPLATE
+
+    def report(self) -> dict | None:
+        return None
+
+
+# ----------------------------------------------------------------------------------------------- teacher
+REFUSAL = re.compile(r"\b(?:as an ai|language model|i'm sorry|i am sorry|i cannot|i can't help|i can not|"
+                     r"i'm unable|i am unable|sorry, but|i won't)\b", re.I)
+WRAPPER = re.compile(r"^(?:question|q|rephrased question|rephrased|answer)\s*:\s*", re.I)
+IMPERATIVE = re.compile(r"^(?:tell|talk|describe|walk|explain|share)\b", re.I)
+COPY_WORDS = 8  # a question that repeats this many words of the answer in a row copies it
+PARAPHRASE_MIN = 0.6  # a rephrased question must mean what the real one meant (cosine of the two questions)
+
+
+def _shared_run(a: list[str], b: list[str]) -> int:
+    best = 0
+    previous = [0] * (len(b) + 1)
+    for x in a:
+        current = [0] * (len(b) + 1)
+        for j, y in enumerate(b, start=1):
+            if x == y:
+                current[j] = previous[j - 1] + 1
+                best = max(best, current[j])
+        previous = current
+    return best
+
+
+def clean_response(text: str) -> str:
+    text = text.strip()
+    text = WRAPPER.sub("", text).strip().strip('"“”«»').strip()
+    return text
 
 
 class TeacherWriter(TemplateWriter):
-    """Asks a teacher LLM for questions, paraphrases and grounded answers; templates stay the fallback."""
+    """Asks a teacher LLM for questions; each response is checked, and one that fails falls back to the
+    offline question for that record (or no record, where offline has none). Both are counted."""
 
-    def __init__(self, salience: Salience, seed: int, client: TeacherClient) -> None:
-        super().__init__(salience, seed)
+    def __init__(self, retriever: Retriever, seed: int, client: TeacherClient) -> None:
+        super().__init__(retriever, seed)
         self.client = client
-        self.fallbacks = 0
+        self.asked = 0
+        self.accepted = 0
+        self.rejected: Counter[str] = Counter()
 
-    def _ask(self, system: str, user: str, min_words: int = 2) -> str | None:
-        text = self.client.complete(system, user).strip().strip('"“”').strip()
-        if word_count(text) < min_words:
-            self.fallbacks += 1
-            return None
-        return text
+    @property
+    def fallbacks(self) -> int:
+        return sum(self.rejected.values())
 
-    def question_for(self, answer: str, card: PersonaCard, key: str) -> tuple[str, str]:
-        text = self._ask(
-            "You write the interviewer's questions for documentary transcripts.",
-            f"{card.name} said this in an interview:\n\n{answer}\n\nWrite the one question (at most 25 words) the"
-            " interviewer most likely asked just before. Reply with the question only.",
-        )
-        return (text, self.client.tag) if text else super().question_for(answer, card, key)
-
-    def rephrase_question(self, question: str, card: PersonaCard, key: str) -> tuple[str, str]:
-        text = self._ask("You rephrase interview questions.",
-                         f"Rephrase this question without changing its meaning. Reply with the question only.\n\n{question}")
-        return (text, self.client.tag) if text else super().rephrase_question(question, card, key)
-
-    def transform_answer(self, answer: str, card: PersonaCard, key: str) -> tuple[str, str]:
-        text = self._ask(
-            f"You rewrite what {card.name} said. Their style: {card.speaking_style}",
-            f"Say the same thing again in {card.name}'s own voice, more briefly, keeping every fact and adding none."
-            f" Reply with the answer only.\n\n{answer}", min_words=5)
-        return (text, self.client.tag) if text else super().transform_answer(answer, card, key)
-
-    def hypothetical(self, card: PersonaCard, topic: str, material: str, key: str) -> tuple[str, str, str]:
-        question = self._ask("You write interview questions.",
-                             f"Write one new interview question for {card.name} about {topic} that this material"
-                             f" answers. Reply with the question only.\n\nMaterial:\n{material}")
+    def problem(self, question: str, answer: str, names: list[str], original: str = "") -> tuple[str | None, float]:
+        """Why a teacher question cannot be used for ``answer`` (None when it can), and its fit."""
         if not question:
-            return super().hypothetical(card, topic, material, key)
-        answer, generator = self.answer_from(card, question, material, key)
-        return question, answer, generator
+            return "empty", 0.0
+        if "\n" in question or word_count(question) < 3 or word_count(question) > 40:
+            return "not one question", 0.0
+        if not (question.endswith("?") or (question.endswith(".") and IMPERATIVE.match(question))):
+            return "not a question", 0.0
+        if REFUSAL.search(question):
+            return "refusal", 0.0
+        lowered = question.casefold()
+        if (INLINE_TIMESTAMP.search(question) or LABEL_WITH_TIME.search(question) or "human:" in lowered
+                or "assistant:" in lowered or any(f"{n.casefold()}:" in lowered for n in names)):
+            return "label or timestamp", 0.0
+        if original and norm_words(question) == norm_words(original):
+            return "copied the prompt", 0.0
+        if _shared_run(norm_words(question), norm_words(answer)) >= COPY_WORDS:
+            return "copied the prompt", 0.0
+        fit = self.retriever.fit(question, answer)
+        if original:
+            # A rephrasing answers what the real question answered: it has to mean the same.
+            if self.retriever.fit(question, original) < PARAPHRASE_MIN:
+                return "does not fit the answer", fit
+        elif fit < self.retriever.threshold:
+            return "does not fit the answer", fit
+        return None, fit
 
-    def answer_from(self, card: PersonaCard, question: str, material: str, key: str) -> tuple[str, str]:
-        text = self._ask(
-            card.prompt_text(),
-            f"Using only the facts in this material, answer in your own voice in 40 to 120 words.\n\n"
-            f"Material:\n{material}\n\nQuestion: {question}", min_words=5)
-        return (text, self.client.tag) if text else super().answer_from(card, question, material, key)
+    def _ask(self, system: str, user: str, answer: str, card: PersonaCard, original: str = "") -> tuple[str, float] | None:
+        self.asked += 1
+        question = clean_response(self.client.complete(system, user, max_tokens=80))
+        reason, fit = self.problem(question, answer, [card.name, *card.aliases], original)
+        if reason is not None:
+            self.rejected[reason] += 1
+            return None
+        self.accepted += 1
+        return question, fit
+
+    def topic_question(self, card: PersonaCard, options: list[tuple[str, str]], passage: str,
+                       key: str) -> tuple[str, str, float, str] | None:
+        found = self._ask(
+            "You write the interviewer's questions for documentary transcripts.",
+            f"{card.name} said this in an interview:\n\n{passage}\n\nWrite the one question (at most 25 words) an"
+            " interviewer would ask that this passage answers. Reply with the question only.", passage, card)
+        if found:
+            return found[0], passage, found[1], self.client.tag
+        return super().topic_question(card, options, passage, key)
+
+    def ask_for_passage(self, card: PersonaCard, topic: str, question: str, passage: str, fit: float,
+                        key: str) -> tuple[str, float, str]:
+        found = self._ask(
+            "You write interview questions.",
+            f"Write one interview question for {card.name} about {topic} that this passage of theirs answers."
+            f" Reply with the question only.\n\nPassage:\n{passage}", passage, card)
+        if found:
+            return found[0], found[1], self.client.tag
+        return question, fit, TEMPLATE
+
+    def rephrase_question(self, question: str, answer: str, card: PersonaCard, key: str) -> tuple[str, str] | None:
+        found = self._ask("You rephrase interview questions.",
+                          f"Rephrase this question without changing its meaning. Reply with the question only.\n\n{question}",
+                          answer, card, original=question)
+        if found:
+            return found[0], self.client.tag
+        return super().rephrase_question(question, answer, card, key)
+
+    def report(self) -> dict:
+        # Content only (no request or cache counts): a rebuild from the cache gives the same card bytes.
+        return {"model": self.client.config.model, "asked": self.asked, "accepted": self.accepted,
+                "fell_back": dict(sorted(self.rejected.items()))}
