@@ -389,3 +389,37 @@ def test_attribution_is_ranked_and_tested_like_any_metric(tmp_path: Path) -> Non
     assert isinstance(delta.test, Paired) and delta.test.significant and delta.test.delta == pytest.approx(10 / 24)
     # By ROUGE-1 the same two runs come out the other way round: the metric choice decides the ranking.
     assert labels(build_leaderboard(collect(tmp_path)), 1) == ["run-a (eval-baseline)", "run-a"]
+
+
+def test_answers_side_by_side_show_the_best_run_its_baseline_and_the_real_answer(board: Leaderboard) -> None:
+    showcase = board.eval_sets[0].showcase
+    assert (showcase.run, showcase.baseline, showcase.metric) == (LLAMA_I, LLAMA_I_BASELINE, "rouge1")
+    assert sorted(showcase.personas) == sorted(PERSONAS)
+    for persona, samples in showcase.personas.items():
+        assert [s.pick for s in samples] == ["best", "median", "worst"]
+        assert samples[0].score >= samples[1].score >= samples[2].score
+        for s in samples:
+            assert s.question.startswith("question ") and s.real.startswith("the lamp turns")
+            assert s.answer == s.real  # this run's planted answers are perfect copies
+            assert s.baseline_answer.startswith("bread wants patience") and s.baseline_score is not None
+    best = showcase.personas[PERSONAS[0]][0]
+    markdown = board.to_markdown()
+    assert "### Answers side by side" in markdown and f"`{best.id}`" in markdown
+    assert f"> **Baseline:** {best.baseline_answer}" in markdown
+    page = board.to_html()
+    # One table per persona in each of the two eval sets (the second holds only the SmolLM2 run, no baseline).
+    assert page.count('<table class="answers">') == 6 and f'data-sample="{best.id}"' in page
+    assert board.eval_sets[1].showcase.baseline is None
+
+
+def test_answer_text_is_escaped_in_the_report(tmp_path: Path) -> None:
+    run = write_run(tmp_path, "run-x", "x/Llama-3-8B")
+    write_eval(run, "eval", scores(0.3, 1), model="x/Llama-3-8B")
+    path = run / "eval" / "eval" / "predictions.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for row in rows:
+        row["prediction"] = "<script>alert(1)</script> <img src=x onerror=alert(2)>"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    page = build_leaderboard(collect(tmp_path)).to_html()
+    assert "<script>alert(1)" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page

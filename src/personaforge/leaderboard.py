@@ -27,6 +27,7 @@ from personaforge.errors import PersonaForgeError
 from personaforge.evaluate.decoding import describe, effective_decoding
 from personaforge.evaluate.stats import ALPHA, paired_bootstrap  # ALPHA: the 95% of the eval intervals
 from personaforge.fileio import atomic_write_bytes, atomic_write_text, display_path, dumps_json
+from personaforge.showcase import Showcase, build_showcase, showcase_markdown
 
 DEFAULT_METRIC = "rouge1"
 # Shown next to the ranking metric in the tables (when present); every metric goes into csv/json.
@@ -338,6 +339,7 @@ class EvalSet:
     verdict: Verdict | None
     note: str | None = None  # e.g. why there is no verdict
     decoding: str = "decoding unknown"
+    showcase: Showcase | None = None  # answers side by side: the best fine-tuned run, its baseline, the real answer
 
     @property
     def title(self) -> str:
@@ -573,6 +575,7 @@ def build_leaderboard(entries: Sequence[Entry], metric: str = DEFAULT_METRIC) ->
     for index, eval_set in enumerate(eval_sets, 1):
         eval_set.index = index
         eval_set.verdict, eval_set.note = _verdict(eval_set.rows, metric)
+        eval_set.showcase = build_showcase([row.entry for row in eval_set.rows], metric)
         families += _families(eval_set)
         deltas += _baseline_deltas(eval_set, metric)
     if len(eval_sets) > 1:
@@ -663,6 +666,8 @@ def _markdown(board: Leaderboard) -> str:
             out += [f"Verdict: {eval_set.verdict.text}.", ""]
         elif eval_set.note:
             out += [f"Verdict: none ({eval_set.note}).", ""]
+        if eval_set.showcase:
+            out += ["### Answers side by side", "", *showcase_markdown(eval_set.showcase)]
     if board.families:
         out += ["## Base vs instruct (fine-tuned, best run of each)", ""]
         out += _md_table(family_header(board), [family_cells(c) for c in board.families]) + [""]

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from personaforge.leaderboard import Entry, Leaderboard
+    from personaforge.showcase import Showcase
 
 # Every file name render_plots can produce (write_all removes stale files of these shapes only).
 PLOT_PATTERN = re.compile(r"(bars-.+|training-loss|confusion-.+)\.png")
@@ -166,6 +167,9 @@ tr.baseline td { color: #666; }
 img { max-width: 100%; margin: 0.5rem 0; }
 .grid { display: flex; flex-wrap: wrap; gap: 1rem; }
 .grid figure { margin: 0; }
+table.answers td { vertical-align: top; max-width: 28rem; white-space: normal; }
+table.answers td.pick { font-weight: bold; white-space: nowrap; }
+table.answers .score { display: block; color: #555; font-size: 0.85em; margin-top: 0.3rem; }
 """
 
 
@@ -183,6 +187,34 @@ def _img(plots: dict[str, bytes], name: str, alt: str) -> str:
         return ""
     data = base64.b64encode(plots[name]).decode("ascii")
     return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+
+
+def _answers_html(showcase: Showcase) -> str:
+    """Per persona: question, the real answer and each model's answer side by side, with the per-sample scores."""
+    esc = html.escape
+    against = f" and its untuned baseline ({showcase.baseline})" if showcase.baseline else ""
+    out = ["<h3>Answers side by side</h3>",
+           f"<p>Answers of {esc(showcase.run)}{esc(against)}, per persona: the best, median and worst sample by"
+           f" {esc(showcase.metric)}.</p>"]
+    header = ["", "question", "real answer", "fine-tuned"] + (["baseline"] if showcase.baseline else [])
+
+    def answer(text: str | None, score: float | None) -> str:
+        shown = esc(text) if text else "<i>(empty answer)</i>"
+        value = "—" if score is None else f"{score:.3f}"
+        return f"{shown}<span class=\"score\">{esc(showcase.metric)} {value}</span>"
+
+    for persona, samples in showcase.personas.items():
+        out.append(f"<h4>{esc(persona)}</h4>")
+        rows = []
+        for s in samples:
+            cells = [f'<td class="pick">{esc(s.pick)}</td>', f"<td>{esc(s.question)}</td>", f"<td>{esc(s.real)}</td>",
+                     f"<td>{answer(s.answer, s.score)}</td>"]
+            if showcase.baseline:
+                cells.append(f"<td>{answer(s.baseline_answer, s.baseline_score)}</td>")
+            rows.append(f'<tr data-sample="{esc(s.id)}">' + "".join(cells) + "</tr>")
+        head = "".join(f"<th>{esc(h)}</th>" for h in header)
+        out.append(f'<table class="answers"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+    return "\n".join(out)
 
 
 def render_html(board: Leaderboard, plots: dict[str, bytes]) -> str:
@@ -213,6 +245,8 @@ def render_html(board: Leaderboard, plots: dict[str, bytes]) -> str:
             out.append(f'<p class="verdict">Verdict: none ({esc(eval_set.note)}).</p>')
         bars = f"bars-{_slug(board.metric)}-set{eval_set.index}.png"
         out.append(_img(plots, bars, f"{board.metric} by run, eval set {eval_set.index}"))
+        if eval_set.showcase:
+            out.append(_answers_html(eval_set.showcase))
     if board.families:
         out.append("<h2>Base vs instruct (fine-tuned, best run of each)</h2>")
         out.append(_table(family_header(board), [family_cells(c) for c in board.families]))

@@ -14,6 +14,21 @@ def _number(value) -> str:
     return "n/a (too few samples)" if value is None else f"{value:.3f}"
 
 
+def ranked(rows: list[dict], metric: str = "rouge1") -> list[dict]:
+    """Samples from worst to best by a per-sample score; ties in id order, so the choice is reproducible."""
+    return sorted(rows, key=lambda r: (float((r.get("scores") or {}).get(metric, 0.0)), str(r.get("id"))))
+
+
+def best_median_worst(rows: list[dict], metric: str = "rouge1") -> list[tuple[str, dict]]:
+    """The best, median and worst sample by ``metric`` (fewer when there are fewer samples)."""
+    order = ranked(rows, metric)
+    if not order:
+        return []
+    picks = [("best", order[-1]), ("median", order[(len(order) - 1) // 2]), ("worst", order[0])]
+    seen: set[int] = set()
+    return [(label, row) for label, row in picks if not (id(row) in seen or seen.add(id(row)))]
+
+
 def render_report(metrics: dict, rows: list[dict]) -> str:
     meta = metrics.get("meta", {})
     kind = "untuned baseline" if meta.get("baseline") else "fine-tuned"
@@ -52,8 +67,8 @@ def render_report(metrics: dict, rows: list[dict]) -> str:
             out.append(f"| {persona} | {values.get('samples')} | {values['rouge1']:.3f} | {values['rougeL']:.3f} |"
                        f" {values['semantic_similarity']:.3f} |")
         out.append("")
-    ranked = sorted(rows, key=lambda r: r["scores"].get("rouge1", 0.0))
-    for title, chosen in (("Best samples", ranked[::-1][:3]), ("Worst samples", ranked[:3])):
+    order = ranked(rows)
+    for title, chosen in (("Best samples", order[::-1][:3]), ("Worst samples", order[:3])):
         out += [f"## {title} (ROUGE-1)", "", "| id | persona | rouge1 | expected | prediction |", "|---|---|---:|---|---|"]
         for row in chosen:
             out.append(f"| {row['id']} | {row['persona']} | {row['scores'].get('rouge1', 0):.3f} | {_cell(row['expected'])}"

@@ -208,7 +208,8 @@ def evaluate_run(run: Run, *, baseline: bool = False, split: str = "eval", max_s
 
     name = split + ("-baseline" if baseline else "")
     folder = run.path / "eval" / name
-    rows = [{"id": r.get("id"), "persona": c.name, "prompt": p, "expected": ref, "prediction": pred, "scores": s}
+    rows = [{"id": r.get("id"), "persona": c.name, "question": c.question, "prompt": p, "expected": ref,
+             "prediction": pred, "scores": s}
             for r, c, p, ref, pred, s in zip(records, conversations, prompts, references, predictions, per_sample)]
     _write(folder, metrics, rows, probes)
     _tensorboard(run, name, metrics)
