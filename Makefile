@@ -33,7 +33,14 @@ demo: $(STAMP)
 	rm -rf outputs/demo
 	$(BIN)/persona run configs/train/demo.yaml --leaderboard-out outputs/demo/leaderboard
 
-test: $(STAMP) $(LLAMA_STAMP)
+# Debian's chromium for the browser tests (report.html, and the pages we serve), driven by Playwright for Python:
+# installed with apt-get when missing and we are root; otherwise those tests are skipped, saying why.
+CHROMIUM_STAMP := $(VENV)/.personaforge-chromium
+$(CHROMIUM_STAMP): $(STAMP)
+	command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "note: chromium could not be installed; browser tests will be skipped"
+	touch $(CHROMIUM_STAMP)
+
+test: $(STAMP) $(LLAMA_STAMP) $(CHROMIUM_STAMP)
 	$(BIN)/python -m pytest
 
 # Benchmarks, never part of the tests: data build, training three ways (personaforge, original-style, TRL),
