@@ -141,7 +141,7 @@ def test_another_seed_gives_another_split(bundled):
 
 
 def _plant(project, text: str) -> None:
-    (project.transcripts / "planted.txt").write_text(f"Interviewer\tCould you say that again?\nAda\t{text}\n",
+    (project.transcripts / "planted.txt").write_text(f"Interviewer\tWhat is the island like in winter?\nAda\t{text}\n",
                                                     encoding="utf-8")
 
 

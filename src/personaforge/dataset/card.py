@@ -11,13 +11,14 @@ from personaforge.dataset.segments import SegmentResult
 
 SAMPLES_PER_TYPE = 10
 FIT_EXPLANATION = (
-    "Fit is the cosine similarity of all-MiniLM-L6-v2 embeddings of a question and an answer. A written question"
-    " is paired with a passage of the persona's own words only when their fit reaches the threshold. The threshold"
-    " is calibrated on this build's real interviewer question → answer pairs: each real question is also scored"
-    " against other answers of the same persona (mismatched pairs), and the threshold is the fit that best separates"
-    " real from mismatched pairs (the largest share of real pairs at or above it minus the share of mismatched"
-    " pairs at or above it), never below the floor. Retrieval takes the best-fitting passage, so a kept passage"
-    " fits its question at least as well as the typical real answer does."
+    "Fit is the cosine similarity of the all-MiniLM-L6-v2 embeddings of a question and of an answer's opening (its"
+    " sentences within the first 60 words: an answer responds where it starts). A written question is paired with"
+    " a passage of the persona's own words only when their fit reaches the threshold. The threshold is calibrated"
+    " on this build's real interviewer question → answer pairs: each real question is also scored against four"
+    " other answers of the same persona (mismatched pairs), and the threshold is the fit that only 5% of the"
+    " mismatched pairs reach (their 95th percentile), or 0.30 if that is lower. A passage that fits a question that"
+    " well is unlikely to be the answer to something else. Retrieval then takes, of the passages that speak of the question's subject in their first two"
+    " sentences and can stand alone, the one that fits best."
 )
 
 

@@ -31,6 +31,24 @@ _NOT_A_SAYING_START = frozenset("my to in like you i as of for at on by with so 
 _LEAD_IN_END = frozenset("say says said suggests suggest tell tells think thinks mean means know".split())
 
 
+_POSSESSIVE = re.compile(r"^(?:his|her|their|my|one's)\s+", re.I)
+
+
+def as_asked(topic: str) -> str:
+    """A card topic as the interviewer says it to the person: "his grandfather" → "your grandfather"."""
+    return _POSSESSIVE.sub("your ", topic.strip())
+
+
+def as_said(topic: str) -> str:
+    """A card topic as the person says it: "his grandfather" → "my grandfather"."""
+    return _POSSESSIVE.sub("my ", topic.strip())
+
+
+def is_personal(topic: str) -> bool:
+    """A topic that belongs to its person ("his grandfather"): nobody else can be asked about it as it stands."""
+    return _POSSESSIVE.match(topic.strip()) is not None
+
+
 def marker_is_saying(marker: str) -> bool:
     tokens = norm_words(marker)
     return len(tokens) >= 3 and tokens[0] not in _NOT_A_SAYING_START and tokens[-1] not in _LEAD_IN_END

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 
 from personaforge.config import RECORD_TYPES, DataConfig
 from personaforge.dataset.guards import INLINE_TIMESTAMP
-from personaforge.dataset.questions import MARKER_QUESTION, marker_is_saying
+from personaforge.dataset.questions import MARKER_QUESTION, is_personal, marker_is_saying
 from personaforge.dataset.retrieval import Passage, Passages, Retriever, key_terms
 from personaforge.dataset.segments import Segment
 from personaforge.dataset.split import Split
-from personaforge.dataset.text import content_stems, norm_words, sentences
+from personaforge.dataset.text import content_stems, norm_words, question_needs_context, sentences
 from personaforge.dataset.writers import TEMPLATE, TemplateWriter
 from personaforge.personas import PersonaCard, Roster, slugify
 from personaforge.prompting import Exchange, chat_messages, plain_completion, plain_prompt
@@ -170,6 +170,12 @@ def generate_records(segments: list[Segment], split: Split, roster: Roster, conf
     # ---------------------------------------------------------------------------------------- extracted
     passages = Passages()
     extracted: dict[str, Record] = {}
+    # Chunks nobody asked for are scored against the card's topic questions: embed them all in one go.
+    orphans = [s for s in segments if s.question is None and s.previous is None]
+    retriever.prefetch(
+        [q for card in roster.personas for q in writer.topic_questions(card)],
+        [p.text for s in orphans for t in roster.persona(s.persona).topics
+         if (p := passages.passage(s, key_terms(t))) is not None])
     for segment in segments:
         card = roster.persona(segment.persona)
         quality.generated("extracted")
@@ -197,9 +203,19 @@ def generate_records(segments: list[Segment], split: Split, roster: Roster, conf
                         generator, question, record.answer, record.context, "rephrased"))
 
     # ------------------------------------------------------------- hypothetical, contrastive: retrieval
+    usable_segments: dict[tuple[str, str], list[Segment]] = {}
+
     def usable(persona: str, record_type: str) -> list[Segment]:
-        return [s for s in segments if s.persona == persona
-                and (record_type in config.eval_types or not split.is_eval(s.id))]
+        key = (persona, record_type)
+        if key not in usable_segments:
+            usable_segments[key] = [s for s in segments if s.persona == persona
+                                    and (record_type in config.eval_types or not split.is_eval(s.id))]
+        return usable_segments[key]
+
+    def candidates(card: PersonaCard, record_type: str, about: frozenset[str]) -> list[Passage]:
+        return [p for p in (passages.passage(s, about)
+                            for s in usable(card.name, record_type) if s.id not in used[card.name])
+                if p is not None]
 
     used: dict[str, set[str]] = {card.name: set() for card in roster.personas}
 
@@ -210,15 +226,28 @@ def generate_records(segments: list[Segment], split: Split, roster: Roster, conf
         about that topic than about any other topic of the card."""
         if not about:
             return None
-        candidates = [p for p in (passages.passage(s, about)
-                                  for s in usable(card.name, record_type) if s.id not in used[card.name])
-                      if p is not None]
-        for fit, passage in retriever.ranked(question, candidates):
+        for fit, passage in retriever.ranked(question, candidates(card, record_type, about)):
             if fit < retriever.threshold:
                 break
             if topic is None or retriever.best_topic(card.topics, passage.text) == topic:
                 return fit, passage
         return None
+
+    # Every passage that may be asked about, embedded in one go.
+    wanted_questions: list[str] = []
+    wanted_texts: list[str] = []
+    for card in roster.personas:
+        wanted_questions.extend(writer.topic_questions(card))
+        for topic in card.topics:
+            pool = candidates(card, "hypothetical", key_terms(topic))
+            for number in range(config.hypothetical_per_topic):
+                question = writer.topic_template(topic, number, f"{card.slug}:{topic}")
+                wanted_texts.extend(p.text for p in retriever.shortlist(question, pool))
+        for question in config.contrastive_questions:
+            pool = candidates(card, "contrastive", key_terms(question))
+            wanted_questions.append(question)
+            wanted_texts.extend(p.text for p in retriever.shortlist(question, pool) if pool)
+    retriever.prefetch(wanted_questions, wanted_texts)
 
     for card in roster.personas:
         for topic in card.topics:
@@ -275,7 +304,8 @@ def generate_records(segments: list[Segment], split: Split, roster: Roster, conf
         for other in roster.personas:
             if other.name == card.name:
                 continue
-            foreign = [t for t in other.topics if not (set(content_stems(t)) & own_terms)]
+            # another person's own topics ("his grandfather") cannot be put to this one as they stand
+            foreign = [t for t in other.topics if not (set(content_stems(t)) & own_terms) and not is_personal(t)]
             for topic in foreign[: config.negatives_per_pair]:
                 quality.generated("negative")
                 key = f"negative:{card.slug}:{slugify(topic)}"
@@ -289,6 +319,10 @@ def _extracted(segment: Segment, card: PersonaCard, context: list[Exchange], kep
                writer: TemplateWriter, passages: Passages, quality: Quality) -> Record | None:
     source = _source(segment)
     if segment.question is not None:
+        if not context and question_needs_context(segment.question):
+            # "Did you tell the family that?" with the exchange it refers to held out (or never there)
+            quality.drop("extracted", DANGLING)
+            return None
         return Record(f"extracted:{segment.id}", card, "extracted", segment.id, source, TRANSCRIPT,
                       segment.question, segment.answer, context)
     earlier = kept.get(segment.previous) if segment.previous else None

@@ -13,19 +13,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from personaforge.dataset.questions import as_asked
 from personaforge.dataset.salience import Salience
 from personaforge.dataset.segments import Segment
-from personaforge.dataset.text import content_stems, dangling_start, sentences, word_count
+from personaforge.dataset.text import (content_stems, dangling_start, sentences, tells_a_story,
+                                      unresolved_person, word_count)
 from personaforge.embeddings import Embedder
 
 # Real pairs the threshold is calibrated on (a seeded sample when a build has more: embedding is the cost).
-CALIBRATION_PAIRS = 100
+CALIBRATION_PAIRS = 80
 # Fewer real pairs than this and the threshold is the default below.
 MIN_CALIBRATION_PAIRS = 20
 DEFAULT_THRESHOLD = 0.35
-# The threshold never drops below this, whatever the calibration finds: a passage that fits a question
-# worse than this does not answer it (mismatched pairs of one persona sit around 0.1-0.2).
-THRESHOLD_FLOOR = 0.30
+# The threshold is the fit that only this share of mismatched pairs (a real question with another answer of the
+# same persona) reaches: a passage that fits as well as that is very unlikely to be an answer to something else.
+MISMATCHED_ABOVE = 0.05
+THRESHOLD_FLOOR = 0.30  # whatever the calibration finds
 # A persona with more passages than this is searched in two steps: its passages that share the most
 # (idf-weighted) words with the question, then fit over those; below it, fit over all of them.
 FULL_POOL = 400
@@ -48,6 +51,11 @@ def opening(text: str, limit: int = OPENING_WORDS) -> str:
         kept.append(sentence)
         count += words
     return " ".join(kept)
+
+
+def topic_probe(topic: str) -> str:
+    """The question a passage is scored with to tell which card topic it is most about."""
+    return f"Tell me about {as_asked(topic)}."
 
 
 def rounded(value: float) -> float:
@@ -104,14 +112,20 @@ class Passages:
         needed = 2 if about is not None and len(about) >= 3 else 1
         for index in segment.paragraphs:
             if index >= len(parts) or not opens[index]:
-                continue
+                continue  # a sentence that refers back
+            if (segment.chunk or index) and tells_a_story(parts[index]):
+                continue  # inside a turn, a sentence in the past tense is usually the middle of a story
             if about is not None:
                 said = terms[index] | (terms[index + 1] if index + 1 < len(parts) else frozenset())
                 if len(about & said) < needed:
                     continue
-            text = " ".join(parts[index:])
+            chosen = parts[index:]
+            cut = unresolved_person(chosen)
+            if cut is not None:
+                chosen = chosen[:cut]  # end before "she said ..." about somebody the passage never names
+            text = " ".join(chosen)
             if word_count(text) < min_words:
-                return None  # later openings are shorter still
+                continue
             return Passage(segment, text, index)
         return None
 
@@ -160,10 +174,10 @@ class Retriever:
         return self.fits(question, [text])[0]
 
     def calibrate(self, segments: Iterable[Segment], seed: int) -> Calibration:
-        """Fit of real question → answer pairs against the same questions with another answer of the persona.
+        """Fit of real question → answer pairs, and of the same questions with other answers of the persona.
 
-        The threshold is the fit that best separates the two (the largest share of real pairs at or above it
-        minus the share of mismatched pairs at or above it), never below THRESHOLD_FLOOR.
+        The threshold is the fit that only MISMATCHED_ABOVE of the mismatched pairs reach (never below
+        THRESHOLD_FLOOR); the card also says what share of the real pairs reach it.
         """
         pairs = [(s.persona, s.question, s.answer) for s in segments if s.question is not None and s.chunk == 0]
         if len(pairs) < MIN_CALIBRATION_PAIRS:
@@ -175,36 +189,41 @@ class Retriever:
         by_persona: dict[str, list[int]] = {}
         for index, (persona, _, _) in enumerate(pairs):
             by_persona.setdefault(persona, []).append(index)
+        self.embedder.embed([q for _, q, _ in pairs] + [opening(a) for _, _, a in pairs])  # one batch
         questions = self.embedder.embed([q for _, q, _ in pairs])
         answers = self.embedder.embed([opening(a) for _, _, a in pairs])
         real = [rounded(v) for v in np.sum(questions * answers, axis=1)]
         mismatched: list[float] = []
         for indices in by_persona.values():
-            if len(indices) < 2:
-                continue
-            for offset in (1, 2, 3):  # each question against three other answers of the same persona
+            for offset in (1, 2, 3, 4):  # each question against four other answers of the same persona
                 for position, index in enumerate(indices):
                     other = indices[(position + offset) % len(indices)]
                     if other != index:
                         mismatched.append(rounded(questions[index] @ answers[other]))
-        real_array, mismatched_array = np.asarray(real), np.asarray(mismatched or [0.0])
-        best, best_score = DEFAULT_THRESHOLD, -1.0
-        for candidate in sorted(set(real)):
-            score = float(np.mean(real_array >= candidate) - np.mean(mismatched_array >= candidate))
-            if score > best_score + 1e-12:
-                best, best_score = candidate, score
-        threshold = rounded(max(best, THRESHOLD_FLOOR))
+        if not mismatched:
+            self.calibration = Calibration(DEFAULT_THRESHOLD, "default: no persona has two real pairs to mismatch",
+                                           len(pairs), quantiles(real))
+            return self.calibration
+        real_array, mismatched_array = np.asarray(real), np.asarray(mismatched)
+        found = rounded(np.quantile(mismatched_array, 1 - MISMATCHED_ABOVE, method="higher"))
+        threshold = max(found, THRESHOLD_FLOOR)
         self.calibration = Calibration(
-            threshold, "separates real pairs from mismatched pairs (Youden's J), floor " + str(THRESHOLD_FLOOR),
+            threshold, f"the fit only {MISMATCHED_ABOVE:.0%} of mismatched pairs reach"
+                       + (f" ({found:.3f}), raised to the floor" if found < THRESHOLD_FLOOR else ""),
             len(pairs), quantiles(real), quantiles(mismatched),
             rounded(np.mean(real_array >= threshold)), rounded(np.mean(mismatched_array >= threshold)))
         return self.calibration
+
+    def prefetch(self, questions: Iterable[str], texts: Iterable[str]) -> None:
+        """Embed many questions and passages at once: one large batch costs far less than many small ones."""
+        self.embedder.embed(list(dict.fromkeys([*questions, *(opening(t) for t in texts)])))
 
     def best_topic(self, topics: Sequence[str], text: str) -> str | None:
         """The card topic a passage is most about (by the fit of "Tell me about {topic}.")."""
         if not topics:
             return None
-        scores = [self.fit(f"Tell me about {topic}.", text) for topic in topics]
+        vectors = self.embedder.embed([*(topic_probe(t) for t in topics), opening(text)])
+        scores = [rounded(v) for v in vectors[:-1] @ vectors[-1]]
         return topics[max(range(len(topics)), key=lambda i: (scores[i], -i))]
 
     def shortlist(self, question: str, passages: Sequence[Passage]) -> list[Passage]:

@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from personaforge.dataset.segments import Segment
+from personaforge.dataset.text import question_needs_context
 
 
 @dataclass
@@ -30,8 +31,8 @@ def split_segments(segments: list[Segment], fraction: float, seed: int) -> Split
     for segment in segments:
         group = segment.group or segment.id
         groups[segment.persona][group].append(segment.id)
-        if segment.question is not None:
-            asked.add(group)
+        if segment.question is not None and (segment.context or not question_needs_context(segment.question)):
+            asked.add(group)  # a real question that makes sense on its own or with its conversation
     held: set[str] = set()
     warnings: list[str] = []
     for persona in sorted(groups):

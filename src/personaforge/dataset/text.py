@@ -131,6 +131,10 @@ TIME_WORDS = frozenset("""year morning week month summer winter spring autumn ev
     season century decade""".split())
 # Situational speech: the person is showing or telling someone in the room what to do.
 SITUATIONAL = frozenset("""walk come sit look listen wait hold careful see watch bring excuse hang mind quick""".split())
+# Advice opens with an order to whoever asked for it ("Plant for somebody you won't meet.").
+IMPERATIVES = frozenset("""plant learn take make put go try keep let imagine remember give find choose start stop eat
+    leave ask tell use read write play be don't never always do""".split())
+OBJECT_BACK = re.compile(r"\b(?:for|about|of|with|on|at|from|into|like|without|after|before) (?:it|them)\b", re.I)
 QUANTIFIED_BACK = re.compile(r"\b(?:some|all|most|half|none|one|many|each|both|any|much|part|rest) of "
                              r"(?:it|them|those|these|this|that)\b", re.I)
 ASKED = frozenset("answer answers answered question questions asked".split())
@@ -245,6 +249,10 @@ def dangling_start(sentence: str, following: str = "") -> str | None:
             return "refers back ('there')"
     if first in SITUATIONAL or (following and norm_words(following)[:1] and norm_words(following)[0] in SITUATIONAL):
         return "speaks to someone in the room"
+    if first in IMPERATIVES:
+        return "gives advice to whoever asked"
+    if OBJECT_BACK.search(sentence):
+        return "refers back ('it' or 'them')"
     if len(tokens) <= 2:
         return "too short to stand alone"
     pronoun = _unresolved_pronoun([sentence, following] if following else [sentence])
@@ -301,3 +309,65 @@ def chunk_text(text: str, min_words: int, max_words: int) -> list[str]:
         if tail < min_words and sum(map(word_count, chunks[-2])) + tail <= max_words + min_words // 2:
             chunks[-2].extend(chunks.pop())  # a short tail joins the previous chunk
     return [" ".join(chunk) for chunk in chunks]
+
+
+def question_needs_context(question: str) -> str | None:
+    """Why a question only makes sense after an earlier exchange ("Did you tell the family that?", "And Teddy?",
+    "What did he teach you?"), or None. Only the question itself counts, not a lead-in before it ("Leila, the
+    same question. What does patience look like underwater?" asks something complete)."""
+    parts = sentences(question)
+    last = parts[-1] if parts else question
+    tokens = norm_words(last)
+    if not tokens:
+        return "empty"
+    first = tokens[0]
+    if first in CONNECTIVES or first in ("it", "that", "this", "these", "those", "he", "she", "they", "there"):
+        return f"opens with '{first}'"
+    if len(tokens) <= 3 and _fragment(last):
+        return "a fragment"
+    if "same" in tokens or tokens[-1] in ("too", "either", "again", "that", "this", "then"):
+        return "refers back"
+    surface = words(question)
+    all_tokens = norm_words(question)
+    offset = len(all_tokens) - len(tokens)
+    for index, token in enumerate(tokens):
+        at = offset + index
+        if token in GENDERED and not any(w[:1].isupper() for w in surface[1:at]) \
+                and not any(w in PERSON_NOUNS for w in all_tokens[:at]):
+            return f"'{token}' has nobody to refer to"
+        if token in ("that", "this", "those", "these") and index + 1 < len(tokens) \
+                and tokens[index + 1] in DEMONSTRATIVE_BACK | {"stuff", "work", "day", "year"}:
+            return f"'{token} {tokens[index + 1]}' refers back"
+    return None
+
+
+SIMPLE_PAST = frozenset("""was were did had went came said told took got made saw found gave knew thought felt left kept
+    began brought stood fell wrote ran sat met bought sent lost won heard became grew""".split())
+PERFECT = frozenset("have has had 've 's been be is are was were get got".split())
+
+
+def tells_a_story(sentence: str) -> bool:
+    """An opening in the simple past: in the middle of a turn, usually the middle of a story."""
+    tokens = norm_words(sentence)
+    for index, token in enumerate(tokens):
+        if token in SIMPLE_PAST:
+            return True
+        if index and token.endswith("ed") and len(token) > 4 and token not in NOT_PAST_TENSE and token != "used" \
+                and tokens[index - 1] not in PERFECT and not tokens[index - 1].endswith(("'ve", "'s", "'d")):
+            return True
+    return False
+
+
+def unresolved_person(parts: list[str]) -> int | None:
+    """The index of the first sentence with he/she/him/her that no name or person word before it explains."""
+    named = False
+    for index, sentence in enumerate(parts):
+        tokens = norm_words(sentence)
+        surface = words(sentence)
+        for position, token in enumerate(tokens):
+            if token in GENDERED and not named:
+                return index
+            if token in PERSON_NOUNS or (position and position < len(surface) and surface[position][:1].isupper()
+                                          and token != "i"):
+                named = True
+    return None

@@ -1,9 +1,11 @@
-"""`persona data validate`: one FILE:LINE problem per line for a JSONL training file."""
+"""`persona data validate`: one FILE:LINE problem per line for JSONL record files, and, given an eval set, the
+cross-split leakage check `persona data build` runs."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from personaforge.errors import PersonaForgeError
@@ -68,12 +70,17 @@ def _texts(row: dict) -> tuple[str, str] | None:
 
 
 def validate_file(path: Path, count_tokens: Callable[[str], int] | None = None,
-                  max_length: int | None = None) -> tuple[list[str], int]:
-    """Return (problems, records checked). Files may hold prompt/completion, messages, or both."""
+                  max_length: int | None = None, seen: dict[tuple[str, str], str] | None = None,
+                  answers: list[tuple[str, str]] | None = None) -> tuple[list[str], int]:
+    """Return (problems, records checked). Files may hold prompt/completion, messages, or both.
+
+    ``seen`` carries (prompt, completion) → FILE:LINE across files, so a duplicate in another file is found too;
+    ``answers`` collects (FILE:LINE, answer text) of the good records, for the leakage check.
+    """
     source = display_path(path)
     text = decode_text(read_bytes(path), source, JSONL_TEXT).text
     problems: list[str] = []
-    seen: dict[tuple[str, str], int] = {}
+    seen = {} if seen is None else seen
     records = 0
     for line_no, line in enumerate(jsonl_lines(text), start=1):
         if not line.strip():
@@ -95,9 +102,13 @@ def validate_file(path: Path, count_tokens: Callable[[str], int] | None = None,
         prompt, completion = _texts(row)
         key = (prompt, completion)
         if key in seen:
-            problems.append(f"{where}: duplicate of line {seen[key]}")
+            first = seen[key]
+            same_file = first.rpartition(":")[0] == source
+            problems.append(f"{where}: duplicate of {'line ' + first.rpartition(':')[2] if same_file else first}")
             continue
-        seen[key] = line_no
+        seen[key] = where
+        if answers is not None:
+            answers.append((where, completion))
         if count_tokens is not None and max_length is not None:
             total = count_tokens(prompt + completion) + 1  # + EOS, which training appends
             if total > max_length:
@@ -127,3 +138,59 @@ def tokenizer_counter(model: str) -> Callable[[str], int]:
         raise PersonaForgeError(f"--model '{model}': cannot load its tokenizer ({reason[:300]}); give a local model"
                                 " folder or a reachable hub id") from None
     return lambda text: len(tokenizer(text, add_special_tokens=True)["input_ids"])
+
+
+def record_files(path: Path, what: str) -> list[Path]:
+    """A .jsonl file, or the .jsonl files directly inside a folder (the original pipeline's batch_*.jsonl), sorted."""
+    if path.is_dir():
+        files = sorted(p for p in path.glob("*.jsonl") if p.is_file())
+        if not files:
+            raise PersonaForgeError(f"{what} {display_path(path)}: no .jsonl files in this folder; give a .jsonl file or a"
+                                    " folder of them")
+        return files
+    if not path.exists():
+        raise PersonaForgeError(f"{what} {display_path(path)}: not found; give a .jsonl file or a folder of them")
+    return [path]
+
+
+@dataclass
+class Validation:
+    problems: list[str] = field(default_factory=list)
+    train_records: int = 0
+    eval_records: int = 0
+    leaks: list = field(default_factory=list)  # dataset.leakage.Leak over the limit, longest first
+    shared: list[int] = field(default_factory=list)  # per eval answer: longest run shared with any train answer
+    limit: int = 8
+
+
+def validate_paths(train: Path, evaluation: Path | None = None, count_tokens: Callable[[str], int] | None = None,
+                   max_length: int | None = None, max_leak_ngram: int = 8) -> Validation:
+    """Every record of TRAIN (and EVAL) checked; with EVAL, each eval answer's longest word run shared with a
+    training answer, as `persona data build` measures it, and the pairs over ``max_leak_ngram`` words."""
+    from personaforge.dataset.leakage import find_leaks
+
+    result = Validation(limit=max_leak_ngram)
+    train_files = record_files(train, "TRAIN")
+    eval_files = record_files(evaluation, "--eval") if evaluation is not None else []
+    overlap = {p.resolve() for p in train_files} & {p.resolve() for p in eval_files}
+    if overlap:
+        raise PersonaForgeError(f"--eval {display_path(evaluation)}: {display_path(sorted(overlap)[0])} is also part of"
+                                " TRAIN; give the eval records apart from the training ones")
+    train_answers: list[tuple[str, str]] = []
+    eval_answers: list[tuple[str, str]] = []
+    seen: dict[tuple[str, str], str] = {}
+    for path in train_files:
+        problems, count = validate_file(path, count_tokens, max_length, seen, train_answers)
+        result.problems += problems
+        result.train_records += count
+    seen_eval: dict[tuple[str, str], str] = {}
+    for path in eval_files:
+        problems, count = validate_file(path, count_tokens, max_length, seen_eval, eval_answers)
+        result.problems += problems
+        result.eval_records += count
+    if eval_files:
+        leaks = find_leaks(eval_answers, train_answers)
+        longest = {leak.eval_id: leak.length for leak in leaks}
+        result.shared = [longest.get(where, 0) for where, _ in eval_answers]
+        result.leaks = [leak for leak in leaks if leak.length > max_leak_ngram]
+    return result

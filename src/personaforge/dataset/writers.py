@@ -12,8 +12,8 @@ from collections import Counter
 
 from personaforge.dataset.guards import INLINE_TIMESTAMP, LABEL_WITH_TIME
 from personaforge.dataset.questions import (CONTINUATIONS, DEFAULT_DEFLECTION, NARRATIVE_CONTINUATIONS,
-                                            NEGATIVE_QUESTIONS, TOPIC_QUESTIONS, capitalize_sentences,
-                                            is_narrative_opening, rephrase)
+                                            NEGATIVE_QUESTIONS, TOPIC_QUESTIONS, as_asked, as_said,
+                                            capitalize_sentences, is_narrative_opening, rephrase)
 from personaforge.dataset.retrieval import Retriever
 from personaforge.dataset.teacher import TeacherClient
 from personaforge.dataset.text import norm_words, stable_index, word_count
@@ -42,7 +42,7 @@ class TemplateWriter:
         of (``options``: topic and the passage that starts on it), the topic question that fits best, if any fits."""
         best: tuple[float, int, str, str] | None = None
         for index, (topic, text) in enumerate(options):
-            question = self._pick(TOPIC_QUESTIONS, f"{key}:{topic}").format(topic=topic)
+            question = self._pick(TOPIC_QUESTIONS, f"{key}:{topic}").format(topic=as_asked(topic))
             fit = self.retriever.fit(question, text)
             if fit >= self.retriever.threshold and (best is None or fit > best[0]) \
                     and self.retriever.best_topic(card.topics, text) == topic:
@@ -51,9 +51,13 @@ class TemplateWriter:
             return None
         return best[2], best[3], best[0], TEMPLATE
 
+    def topic_questions(self, card: PersonaCard) -> list[str]:
+        """Every topic question this writer may put to the persona, and the probes that tell topics apart."""
+        return [template.format(topic=as_asked(topic)) for topic in card.topics for template in TOPIC_QUESTIONS]
+
     def topic_template(self, topic: str, number: int, key: str) -> str:
         start = stable_index(f"{self.seed}:{key}", len(TOPIC_QUESTIONS))
-        return TOPIC_QUESTIONS[(start + number) % len(TOPIC_QUESTIONS)].format(topic=topic)
+        return TOPIC_QUESTIONS[(start + number) % len(TOPIC_QUESTIONS)].format(topic=as_asked(topic))
 
     def ask_for_passage(self, card: PersonaCard, topic: str, question: str, passage: str, fit: float,
                         key: str) -> tuple[str, float, str]:
@@ -66,7 +70,7 @@ class TemplateWriter:
 
     def deflection(self, card: PersonaCard, topic: str, other: PersonaCard, key: str) -> tuple[str, str, str]:
         question = self._pick(NEGATIVE_QUESTIONS, key).format(topic=topic)
-        own = card.topics[stable_index(f"{self.seed}:own:{key}", len(card.topics))] if card.topics else "my own work"
+        own = as_said(card.topics[stable_index(f"{self.seed}:own:{key}", len(card.topics))]) if card.topics else "my own work"
         answer = (card.deflection or DEFAULT_DEFLECTION).format(topic=topic, other=other.name, own_topic=own)
         return question, capitalize_sentences(answer), TEMPLATE
 
@@ -168,7 +172,8 @@ class TeacherWriter(TemplateWriter):
                         key: str) -> tuple[str, float, str]:
         found = self._ask(
             "You write interview questions.",
-            f"Write one interview question for {card.name} about {topic} that this passage of theirs answers."
+            f"Write one interview question for {card.name} about {as_asked(topic).replace('your ', 'their ')} that this"
+            " passage of theirs answers."
             f" Reply with the question only.\n\nPassage:\n{passage}", passage, card)
         if found:
             return found[0], found[1], self.client.tag
