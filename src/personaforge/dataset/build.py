@@ -16,6 +16,7 @@ from personaforge.dataset.card import counts_table, lengths, quality_section, re
 from personaforge.dataset.leakage import find_leaks
 from personaforge.dataset.records import generate_records
 from personaforge.dataset.retrieval import Retriever
+from personaforge.dataset.review import apply_decisions, load_review, review_path
 from personaforge.dataset.salience import Salience
 from personaforge.dataset.segments import build_segments
 from personaforge.dataset.split import split_segments
@@ -28,7 +29,8 @@ from personaforge.personas import Roster, load_cards
 from personaforge.redaction import redact_url
 from personaforge.transcripts import Transcript, discover, parse_file
 
-OUTPUT_FILES = ("train.jsonl", "eval.jsonl", "dataset_card.json", "dataset_card.md")
+# candidates.jsonl: every record as generated, before review decisions (what `persona studio` shows)
+OUTPUT_FILES = ("train.jsonl", "eval.jsonl", "dataset_card.json", "dataset_card.md", "candidates.jsonl")
 
 
 class Progress:
@@ -97,8 +99,12 @@ def build_dataset(config: DataConfig, progress: Progress | None = None, write: b
         reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(writer.rejected.items()))
         warnings.append(f"teacher: {writer.fallbacks} of {writer.asked} response(s) failed the checks ({reasons});"
                         " the offline question was used for those records, or none was written")
-    train = [r.to_json() for r in records.train]
-    evaluation = [r.to_json() for r in records.eval]
+    candidates = [{**r.to_json(), "split": "train"} for r in records.train] + \
+                 [{**r.to_json(), "split": "eval"} for r in records.eval]
+    # The reviewer's decisions: rejected records go, edits replace the text (an edited eval record stays in eval).
+    reviewed = apply_decisions(candidates, load_review(review_path(config)), config.require_review)
+    warnings.extend(reviewed.warnings)
+    train, evaluation = reviewed.split("train"), reviewed.split("eval")
     leaks = find_leaks([(r["id"], r["completion"]) for r in evaluation], [(r["id"], r["completion"]) for r in train])
     over = [leak for leak in leaks if leak.length > config.max_leak_ngram]
     if over:
@@ -114,6 +120,7 @@ def build_dataset(config: DataConfig, progress: Progress | None = None, write: b
     card = _card(config, roster, loaded_cards, transcripts, segmented, train, evaluation, leaks, records, warnings)
     card["quality"] = quality_section(records.quality, retriever.calibration, segmented, train, evaluation,
                                       writer.report(), config.seed)
+    card["review"] = reviewed.card_section()
     out = Path(config.out)
     if write:
         write_outputs(out, {
@@ -121,6 +128,7 @@ def build_dataset(config: DataConfig, progress: Progress | None = None, write: b
             "eval.jsonl": dumps_jsonl(evaluation),
             "dataset_card.json": dumps_json(card),
             "dataset_card.md": render_markdown(card, train + evaluation),
+            "candidates.jsonl": dumps_jsonl(candidates),
         })
     for warning in warnings:
         progress.warn(warning)

@@ -86,6 +86,8 @@ def render_markdown(card: dict, records: list[dict] | None = None) -> str:
     out.append("")
     if "quality" in card:
         out.extend(_quality_markdown(card, {r["id"]: r for r in records or []}))
+    if "review" in card:
+        out.extend(_review_markdown(card["review"]))
     out.append("## Unassigned speakers")
     out.append("")
     if card["unassigned_speakers"]:
@@ -216,5 +218,34 @@ def _quality_markdown(card: dict, records: dict[str, dict]) -> list[str]:
                 out.append(f"> **{who}:** {message['content']}")
                 out.append(">")
             out.pop()
+    out.append("")
+    return out
+
+
+REVIEW_COLUMNS = ("reviewed", "accepted", "edited", "rejected", "flagged", "stale", "applied", "dropped_unreviewed")
+
+
+def _review_markdown(review: dict) -> list[str]:
+    totals = review["totals"]
+    out = ["## Review", ""]
+    if not review["decisions"] and not review["require_review"]:
+        return [*out, "No review decisions yet: review the records with `persona studio`; every build applies the"
+                      " decisions.", ""]
+    out.append(f"{totals['reviewed']} of {totals['total']} records reviewed in `persona studio`; {totals['applied']}"
+               f" decision(s) applied, {totals['stale']} stale (the record's text changed since: not applied),"
+               f" {totals['orphaned']} for records this build no longer has."
+               + (" `require_review` is on: synthesized records count only when accepted or edited"
+                  f" ({totals['dropped_unreviewed']} dropped unreviewed)." if review["require_review"] else ""))
+    out.append("")
+    out.append("| persona | type | total | " + " | ".join(c.replace("_", " ") for c in REVIEW_COLUMNS) + " |")
+    out.append("|---|---|---:|" + "---:|" * len(REVIEW_COLUMNS))
+    for persona, types in review["by_persona_type"].items():
+        for record_type, row in types.items():
+            out.append(f"| {persona} | {record_type} | {row['total']} | "
+                       + " | ".join(str(row[c]) for c in REVIEW_COLUMNS) + " |")
+    for entry in review["stale"]:
+        out.append("")
+        out.append(f"Stale: `{entry['id']}` ({entry['action']} at {entry['at']}): was \"{entry['old']['answer']}\","
+                   f" now \"{entry['new']['answer']}\".")
     out.append("")
     return out

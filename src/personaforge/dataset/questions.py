@@ -88,6 +88,7 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
 ]
 _EXACTLY = re.compile(rf"^({_WH})\s+((?:{_AUX})\b.+\?)$", re.I)
 _TELL_ME = re.compile(rf"^(?:{_WH}|{_AUX})\b.+\?$", re.I)
+_OWN_REQUEST = re.compile(r"^(?:can|may|could|shall|should|do|am|must)\s+(?:i|we)\b", re.I)
 _HEDGES = re.compile(r"\b(?:exactly|actually|really|precisely)\b", re.I)
 
 
@@ -103,15 +104,18 @@ def rephrase(question: str, variant: int = 0) -> str | None:
     parts = sentences(question)
     if not parts:
         return None
-    last = parts[-1]
-    lead = " ".join(parts[:-1])
+    asked = [i for i, part in enumerate(parts) if "?" in part]
+    at = asked[-1] if asked else len(parts) - 1
+    last = parts[at]
+    lead = " ".join(parts[:at])
+    tail = " ".join(parts[at + 1:])
     core = _FILLER.sub("", last).strip()
     vocative = ""
     match = _VOCATIVE.match(core)
     if match and match.group(1).casefold() not in ("what", "how", "why", "where", "when", "who", "which", "tell"):
         vocative, core = match.group(1), core[match.end():]
-    if not core:
-        return None
+    if not core or _OWN_REQUEST.match(core):
+        return None  # "Can I go first?" asks for something; it is not a question to the person
     core = core[:1].upper() + core[1:]
     options: list[str] = []
     for pattern, template in _RULES:
@@ -134,4 +138,4 @@ def rephrase(question: str, variant: int = 0) -> str | None:
     if vocative:
         chosen = f"{vocative}, {_lower_first(chosen)}"
     chosen = chosen[:1].upper() + chosen[1:]
-    return f"{lead} {chosen}".strip() if lead else chosen
+    return " ".join(part for part in (lead, chosen, tail) if part)

@@ -170,6 +170,7 @@ def generate_records(segments: list[Segment], split: Split, roster: Roster, conf
     # ---------------------------------------------------------------------------------------- extracted
     passages = Passages()
     extracted: dict[str, Record] = {}
+    spoken: dict[str, Exchange] = {}  # exchanges not written themselves, still a later chunk's earlier turn
     # Chunks nobody asked for are scored against the card's topic questions: embed them all in one go.
     orphans = [s for s in segments if s.question is None and s.previous is None]
     retriever.prefetch(
@@ -179,7 +180,7 @@ def generate_records(segments: list[Segment], split: Split, roster: Roster, conf
     for segment in segments:
         card = roster.persona(segment.persona)
         quality.generated("extracted")
-        record = _extracted(segment, card, context_for(segment), extracted, writer, passages, quality)
+        record = _extracted(segment, card, context_for(segment), extracted, spoken, writer, passages, quality)
         if record is not None and keep(record):
             extracted[segment.id] = record
         tick()
@@ -316,21 +317,25 @@ def generate_records(segments: list[Segment], split: Split, roster: Roster, conf
 
 
 def _extracted(segment: Segment, card: PersonaCard, context: list[Exchange], kept: dict[str, Record],
-               writer: TemplateWriter, passages: Passages, quality: Quality) -> Record | None:
+               spoken: dict[str, Exchange], writer: TemplateWriter, passages: Passages,
+               quality: Quality) -> Record | None:
     source = _source(segment)
     if segment.question is not None:
         if not context and question_needs_context(segment.question):
-            # "Did you tell the family that?" with the exchange it refers to held out (or never there)
+            # "Did you tell the family that?" with nothing before it. The reply is still the person's own words,
+            # so it can be the earlier turn of the chunk that follows it.
+            spoken[segment.id] = Exchange(segment.question, segment.answer)
             quality.drop("extracted", DANGLING)
             return None
         return Record(f"extracted:{segment.id}", card, "extracted", segment.id, source, TRANSCRIPT,
                       segment.question, segment.answer, context)
     earlier = kept.get(segment.previous) if segment.previous else None
-    if earlier is not None:
+    before = Exchange(earlier.question, earlier.answer) if earlier is not None else spoken.get(segment.previous or "")
+    if before is not None:
         # Monologue goes on: the chunk before is the persona's earlier turn, and the interviewer says "Go on."
         question = writer.continuation(segment.answer, segment.id)
         return Record(f"extracted:{segment.id}", card, "extracted", segment.id, source, TEMPLATE, question,
-                      segment.answer, [Exchange(earlier.question, earlier.answer)], "continuation")
+                      segment.answer, [before], "continuation")
     # Nobody asked for this chunk: it gets the card topic question that fits it, from where it can stand alone.
     whole = passages.passage(segment)
     if whole is None:

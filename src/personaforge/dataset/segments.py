@@ -25,6 +25,8 @@ from personaforge.transcripts import SPEECH, SUBTITLE, Transcript, Turn
 SHORT_PROMPT_WORDS = 40
 # Long preambles are cut to the sentences that lead up to the actual question.
 QUESTION_MAX_WORDS = 60
+# What the asker says after the question is kept up to this many words; a turn that goes on longer is no question.
+TRAILING_MAX_WORDS = 30
 
 
 @dataclass
@@ -102,19 +104,26 @@ def units_of(transcript: Transcript, roster: Roster) -> list[Unit]:
 
 
 def question_from(unit: Unit) -> str | None:
-    """The question a turn puts, or None if the turn is not a question."""
+    """The question a turn puts, or None if the turn is not a question.
+
+    A long lead-in is cut to the sentences just before the question; what the asker adds after it stays
+    ("Why did you come back? You had a flat." is answered as a whole), unless it runs on for long.
+    """
     text = unit.translation or unit.text
     if "?" not in text:
         is_persona = unit.card is not None and unit.card.role == "persona"
         return " ".join(text.split()) if word_count(text) <= SHORT_PROMPT_WORDS and not is_persona else None
     parts = sentences(text)
     last = max(i for i, s in enumerate(parts) if "?" in s)
+    after = parts[last + 1:]
+    if word_count(" ".join(after)) > TRAILING_MAX_WORDS:
+        return None  # the turn goes on well past its question: the reply answers something else
     chosen = [parts[last]]
     for sentence in reversed(parts[:last]):
         if word_count(" ".join(chosen)) + word_count(sentence) > QUESTION_MAX_WORDS:
             break
         chosen.insert(0, sentence)
-    return " ".join(" ".join(chosen).split())
+    return " ".join(" ".join(chosen + after).split())
 
 
 def _trim_words(text: str, limit: int) -> str:
@@ -138,16 +147,20 @@ def _source_keys(transcripts: list[Transcript]) -> dict[str, str]:
     return keys
 
 
-def _clean_part(unit: Unit, guard: LabelGuard) -> tuple[str, str | None]:
-    """The unit's text up to the first line with another speaker's label or a timestamp, and "line: label"."""
-    kept: list[str] = []
+def _clean_part(unit: Unit, guard: LabelGuard) -> tuple[list[str], str | None]:
+    """The unit's turns up to the first line with another speaker's label or a timestamp, and "file:line: label"."""
+    pieces: list[str] = []
     for turn in unit.turns:
+        kept: list[str] = []
         for line in turn.text.split("\n"):
             found = guard.problem(line)
             if found:
-                return "\n".join(kept), f"{turn.source}:{_line_of(turn, line)}: '{found}'"
+                if kept:
+                    pieces.append("\n".join(kept))
+                return pieces, f"{turn.source}:{_line_of(turn, line)}: '{found}'"
             kept.append(line)
-    return unit.text, None
+        pieces.append("\n".join(kept))
+    return pieces, None
 
 
 def _line_of(turn: Turn, text: str) -> int:
@@ -192,12 +205,13 @@ def build_segments(transcripts: list[Transcript], roster: Roster, config: DataCo
                 question = None  # a question with a label inside is not one person's question
             if question is not None and config.redact_others and (previous.card is None or previous.card.role != "persona"):
                 question = redact_introductions(question, role_phrase(previous.speaker, previous.card))
-            text, problem = _clean_part(unit, guard)
+            pieces, problem = _clean_part(unit, guard)
+            text = "\n".join(pieces)
             if problem:
                 warnings.append(f"{problem}: another speaker's label or a timestamp inside {persona}'s turn;"
                                 " the words from there on were left out of the records (check the transcript)")
             mixed += problem is not None
-            chunks = _chunks(text, config)
+            chunks = _turn_chunks(pieces, config)
             opening_sentences = {sentences(paragraph)[0] for paragraph in text.split("\n") if paragraph.strip()}
             if question is None:
                 threads[persona].clear()  # a monologue breaks the conversational thread
@@ -236,6 +250,20 @@ def build_segments(transcripts: list[Transcript], roster: Roster, config: DataCo
                 segments.append(segment)
                 previous_id = segment.id
     return SegmentResult(segments, dict(unassigned), skipped, warnings, later, later_dangling, mixed)
+
+
+def _turn_chunks(pieces: list[str], config: DataConfig) -> list[str]:
+    """Chunks of a speaker's consecutive turns. A new turn by the same speaker comes after a cut in the recording
+    (a timecode, a note, a scene heading), so a chunk ends there; a short turn joins the one before it."""
+    merged: list[str] = []
+    for piece in pieces:
+        if not piece.strip():
+            continue
+        if merged and (word_count(piece) < config.chunk_min_words or word_count(merged[-1]) < config.chunk_min_words):
+            merged[-1] += "\n" + piece
+        else:
+            merged.append(piece)
+    return [chunk for piece in merged for chunk in _chunks(piece, config)]
 
 
 def _chunks(text: str, config: DataConfig) -> list[str]:

@@ -28,11 +28,20 @@ def split_segments(segments: list[Segment], fraction: float, seed: int) -> Split
     """Hold out about round(fraction × n) of each persona's segments, whole turns at a time."""
     groups: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     asked: set[str] = set()
+    # Exchanges a later follow-up question leans on ("Did you tell the family that?"): held out, the follow-up
+    # would lose its context in training. They are held out only when nothing else is left.
+    leaned_on = {earlier for segment in segments if segment.question is not None
+                 and question_needs_context(segment.question) for earlier, _ in segment.context}
     for segment in segments:
         group = segment.group or segment.id
         groups[segment.persona][group].append(segment.id)
-        if segment.question is not None and (segment.context or not question_needs_context(segment.question)):
+        if segment.question is not None and segment.chunk == 0 and (
+                segment.context or not question_needs_context(segment.question)):
             asked.add(group)  # a real question that makes sense on its own or with its conversation
+    for persona_groups in groups.values():
+        for group, ids in persona_groups.items():
+            if leaned_on & set(ids):
+                asked.discard(group)
     held: set[str] = set()
     warnings: list[str] = []
     for persona in sorted(groups):
@@ -41,7 +50,7 @@ def split_segments(segments: list[Segment], fraction: float, seed: int) -> Split
         # One RNG per persona, seeded by seed and name: adding a persona does not reshuffle the others.
         random.Random(f"{seed}:{persona}").shuffle(ids)
         # Real question → answer turns first (a one-chunk reply before a long one, whose later chunks would be
-        # held out behind continuation prompts), then monologue.
+        # held out behind continuation prompts), then the rest.
         ordered = ([g for g in ids if g in asked and len(turns[g]) == 1] + [g for g in ids if g in asked and len(turns[g]) > 1]
                    + [g for g in ids if g not in asked])
         total = sum(len(v) for v in turns.values())

@@ -316,19 +316,24 @@ def question_needs_context(question: str) -> str | None:
     "What did he teach you?"), or None. Only the question itself counts, not a lead-in before it ("Leila, the
     same question. What does patience look like underwater?" asks something complete)."""
     parts = sentences(question)
-    last = parts[-1] if parts else question
+    asked = [part for part in parts if "?" in part]
+    last = asked[-1] if asked else (parts[-1] if parts else question)
     tokens = norm_words(last)
     if not tokens:
         return "empty"
     first = tokens[0]
-    if first in CONNECTIVES or first in ("it", "that", "this", "these", "those", "he", "she", "they", "there"):
+    lead = norm_words(question[:question.rfind(last)]) if last in question else []
+    if first in CONNECTIVES and len(lead) < 10:
+        return f"opens with '{first}'"  # "And your advice?" (after a lead-in of its own, "And ..." is fine)
+    if first in ("it", "that", "this", "these", "those", "he", "she", "they", "there"):
         return f"opens with '{first}'"
     if len(tokens) <= 3 and _fragment(last):
         return "a fragment"
     if "same" in tokens or tokens[-1] in ("too", "either", "again", "that", "this", "then"):
         return "refers back"
-    surface = words(question)
-    all_tokens = norm_words(question)
+    before = question[:question.rfind(last)] if last in question else ""
+    surface = words(before + last)
+    all_tokens = norm_words(before + last)
     offset = len(all_tokens) - len(tokens)
     for index, token in enumerate(tokens):
         at = offset + index
