@@ -19,6 +19,7 @@ from personaforge.cli_console import make_console
 from personaforge.cli_export import export_app
 from personaforge.cli_models import models_app
 from personaforge.cli_push import register as register_push
+from personaforge.cli_studio import register as register_studio
 from personaforge.config import RECORD_TYPES, TeacherConfig, load_data_config, validate_config
 from personaforge.errors import PersonaForgeError
 from personaforge.fileio import display_path
@@ -34,6 +35,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(export_app, name="export")
 register_chat(app)
 register_push(app)
+register_studio(app, data_app)
 
 console = make_console()
 err_console = make_console(stderr=True)

@@ -80,6 +80,10 @@ class DataConfig(Section):
     max_leak_ngram: int = Field(8, ge=1)
     redact_others: bool = False
     teacher: TeacherConfig | None = None
+    review_file: str | None = Field(None, description="the review decisions file that persona studio writes and every"
+                                    " build applies; default: <out>.review.jsonl beside the dataset folder")
+    require_review: bool = Field(False, description="keep only the synthesized records (written questions or answers)"
+                                 " that a reviewer accepted or edited; verbatim transcript records stay")
 
     @field_validator("transcripts", "personas", mode="before")
     @classmethod
