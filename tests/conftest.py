@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,3 +110,45 @@ def assert_user_error(result: subprocess.CompletedProcess, *needles: str) -> str
     for needle in needles:
         assert needle in errors[0], (needle, errors[0])
     return errors[0]
+
+
+# ------------------------------------------------------------------------------------------- a real browser
+# Debian's chromium, driven by Playwright for Python (no browser download), shared by the browser tests of every
+# folder (tests/browser, tests/studio): one Playwright session per run. `make test` installs chromium when it is
+# missing; where it cannot (not root, no package), these tests are skipped and the reason is printed.
+# As root on a closed network: no sandbox, and none of chromium's background calls home.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def chromium_path() -> str | None:
+    return os.environ.get("PERSONAFORGE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("no chromium: install Debian's chromium package (make test does when it can) or set"
+                    " PERSONAFORGE_CHROMIUM to a Chromium binary")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed: pip install -e '.[test]'")
+    with sync_playwright() as playwright:
+        # Playwright starts every launch with a fresh, empty profile of its own.
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture()
+def page(browser) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()

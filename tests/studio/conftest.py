@@ -1,5 +1,5 @@
 """A small dataset on disk as `persona data build` leaves it (candidates.jsonl, dataset_card.json, the transcript it
-names), a studio served from a thread on a free port, and the browser fixtures of tests/browser."""
+names) and a studio served from a thread on a free port. The browser fixtures are tests/conftest.py's."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import pytest
 
 from personaforge.fileio import display_path
 from personaforge.prompting import Exchange, chat_messages, plain_completion, plain_prompt
-from tests.browser.conftest import browser, page  # noqa: F401  (shared fixtures: Debian's chromium via Playwright)
 
 CARDS = """\
 - name: Ada Bell

@@ -15,6 +15,7 @@
   let current = null;    // the record shown (detail)
   let mode = "view";     // view | edit | reject
   let busy = false;
+  let nav = 0;           // bumped by every navigation: a late answer for an earlier one is dropped
 
   // ------------------------------------------------------------------------------------------- helpers
   function el(tag, attrs, ...children) {
@@ -96,9 +97,11 @@
 
   async function show(at, note) {
     if (at < 0 || at >= queue.length) return;
-    index = at;
+    const mine = ++nav;
     const id = queue[at].id;
     const detail = await api("GET", `/api/records/${encodeURIComponent(id)}`);
+    if (mine !== nav) return;  // the reviewer moved on while this was loading
+    index = at;
     render(detail);
     history.replaceState(null, "", `${location.pathname}${location.search}#${encodeURIComponent(id)}`);
     if (note !== undefined) notice(note);
@@ -221,6 +224,7 @@
     if (!current || busy) return;
     busy = true;
     const id = current.id;
+    const at = nav;
     try {
       const body = Object.assign({ action, base: current.decision ? current.decision.n : null }, extra || {});
       const result = await api("POST", `/api/records/${encodeURIComponent(id)}/decision`, body);
@@ -239,7 +243,9 @@
         kind = "warn";
       }
       refreshProgress();
-      if (index + 1 < queue.length && !replaced) {
+      if (at !== nav) {
+        notice(message, kind);  // the reviewer moved to another record meanwhile: stay there
+      } else if (index + 1 < queue.length && !replaced) {
         await show(index + 1, message);
         notice(message, kind);
       } else {
@@ -313,10 +319,11 @@
       const message = `Undid ${result.undone.action} on ${result.undone.id}` +
         (result.record ? `; it is now ${result.record.status}.` : ".");
       if (result.record) {
-        let at = queue.findIndex((r) => r.id === result.record.id);
+        const at = queue.findIndex((r) => r.id === result.record.id);
         if (at >= 0) {
           queue[at].status = result.record.status;
           index = at;
+          nav += 1;
           render(result.record);
           history.replaceState(null, "", `${location.pathname}${location.search}#${encodeURIComponent(result.record.id)}`);
         }
@@ -362,7 +369,9 @@
     renderProgress(data);
     if (!current) return;
     let fresh;
+    const mine = nav;
     try { fresh = await api("GET", `/api/records/${encodeURIComponent(current.id)}`); } catch (_) { return; }
+    if (mine !== nav || !current || fresh.id !== current.id) return;
     const before = current.decision ? current.decision.n : null;
     const after = fresh.decision ? fresh.decision.n : null;
     if (before === after) return;
