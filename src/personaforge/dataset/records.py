@@ -26,7 +26,8 @@ from personaforge.dataset.questions import MARKER_QUESTION, is_personal, marker_
 from personaforge.dataset.retrieval import Passage, Passages, Retriever, key_terms
 from personaforge.dataset.segments import Segment
 from personaforge.dataset.split import Split
-from personaforge.dataset.text import content_stems, norm_words, question_needs_context, sentences
+from personaforge.dataset.text import (content_stems, norm_words, question_needs_context, refers_elsewhere,
+                                      sentences)
 from personaforge.dataset.writers import TEMPLATE, TemplateWriter
 from personaforge.personas import PersonaCard, Roster, slugify
 from personaforge.prompting import Exchange, chat_messages, plain_completion, plain_prompt
@@ -195,6 +196,10 @@ def generate_records(segments: list[Segment], split: Split, roster: Roster, conf
                 dropped += 1
                 continue
             quality.generated("transformed")
+            if refers_elsewhere(record.question):
+                # a follow-up ("How do you turn it outward?") stays as it was asked, with the exchange it follows
+                quality.drop("transformed", DANGLING)
+                continue
             rephrased = writer.rephrase_question(record.question, record.answer, record.persona, segment.id)
             if rephrased is None:
                 quality.drop("transformed", NO_QUESTION)

@@ -16,7 +16,7 @@ import numpy as np
 from personaforge.dataset.questions import as_asked
 from personaforge.dataset.salience import Salience
 from personaforge.dataset.segments import Segment
-from personaforge.dataset.text import (content_stems, dangling_start, sentences, tells_a_story,
+from personaforge.dataset.text import (content_stems, dangling_start, enumeration_at, sentences, tells_a_story,
                                       unresolved_person, word_count)
 from personaforge.embeddings import Embedder
 
@@ -120,9 +120,10 @@ class Passages:
                 if len(about & said) < needed:
                     continue
             chosen = parts[index:]
-            cut = unresolved_person(chosen)
-            if cut is not None:
-                chosen = chosen[:cut]  # end before "she said ..." about somebody the passage never names
+            for cut in (unresolved_person(chosen), enumeration_at(chosen)):
+                if cut is not None:
+                    # end before "she said ..." about somebody the passage never names, or "And third, ..."
+                    chosen = chosen[:cut]
             text = " ".join(chosen)
             if word_count(text) < min_words:
                 continue

@@ -127,11 +127,13 @@ def question_from(unit: Unit) -> str | None:
 
 
 def _trim_words(text: str, limit: int) -> str:
+    """The last sentences of ``text`` within ``limit`` words (the last one at least): a follow-up question
+    refers to what was said last ("How do you turn it outward?")."""
     kept: list[str] = []
-    for sentence in sentences(text):
+    for sentence in reversed(sentences(text)):
         if kept and word_count(" ".join(kept)) + word_count(sentence) > limit:
             break
-        kept.append(sentence)
+        kept.insert(0, sentence)
     return " ".join(kept)
 
 

@@ -311,6 +311,9 @@ def chunk_text(text: str, min_words: int, max_words: int) -> list[str]:
     return [" ".join(chunk) for chunk in chunks]
 
 
+ASKING_VERBS = frozenset("tell talk describe explain show walk give say take let look come go help remind imagine".split())
+
+
 def question_needs_context(question: str) -> str | None:
     """Why a question only makes sense after an earlier exchange ("Did you tell the family that?", "And Teddy?",
     "What did he teach you?"), or None. Only the question itself counts, not a lead-in before it ("Leila, the
@@ -327,8 +330,8 @@ def question_needs_context(question: str) -> str | None:
         return f"opens with '{first}'"  # "And your advice?" (after a lead-in of its own, "And ..." is fine)
     if first in ("it", "that", "this", "these", "those", "he", "she", "they", "there"):
         return f"opens with '{first}'"
-    if len(tokens) <= 3 and _fragment(last):
-        return "a fragment"
+    if len(tokens) <= 6 and tokens[0] not in ASKING_VERBS and _fragment(last):
+        return "a fragment"  # "A bear?", "Why two and not three?": it finishes a sentence said before
     if "same" in tokens or tokens[-1] in ("too", "either", "again", "that", "this", "then"):
         return "refers back"
     before = question[:question.rfind(last)] if last in question else ""
@@ -375,4 +378,26 @@ def unresolved_person(parts: list[str]) -> int | None:
             if token in PERSON_NOUNS or (position and position < len(surface) and surface[position][:1].isupper()
                                           and token != "i"):
                 named = True
+    return None
+
+
+POINTERS = frozenset("it it's its they they're them their he he's him his she she's her that this these those".split())
+
+
+def refers_elsewhere(question: str) -> bool:
+    """A question that leans on something said before it: it needs its context, or it points with a pronoun."""
+    if question_needs_context(question):
+        return True
+    parts = [part for part in sentences(question) if "?" in part] or sentences(question)
+    return bool(parts) and any(token in POINTERS for token in norm_words(parts[-1]))
+
+
+ENUMERATION = re.compile(r"^(?:and\s+|but\s+)?(?:second|secondly|third|thirdly|fourth|finally|lastly)\b", re.I)
+
+
+def enumeration_at(parts: list[str]) -> int | None:
+    """The index of the first sentence after the opening that goes on with a list begun elsewhere ("And third, ...")."""
+    for index, sentence in enumerate(parts[1:], start=1):
+        if ENUMERATION.match(sentence.strip()):
+            return index
     return None
