@@ -64,19 +64,25 @@ def build_bundled_dataset(out: Path) -> Path:
     return out
 
 
-def matmul_peak_flops(threads: int, size: int = 2048, repeats: int = 5) -> float:
-    """Dense fp32 matmul FLOP/s on this machine with ``threads`` torch threads: best of ``repeats``."""
+def matmul_peak_flops(threads: int, size: int = 2048, repeats: int = 5, dtype: str = "float32") -> float:
+    """Dense matmul FLOP/s on this machine in ``dtype`` with ``threads`` torch threads: best of ``repeats``."""
     import torch
 
     torch.set_num_threads(threads)
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.matmul(a, b)  # warm-up: thread pool, caches
+    a, b = (torch.randn(size, size).to(getattr(torch, dtype)) for _ in range(2))
+    torch.matmul(a, b)  # warm-up: thread pool, caches, oneDNN's kernel choice
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
         torch.matmul(a, b)
         best = min(best, time.perf_counter() - start)
     return 2 * size**3 / best
+
+
+def matmul_peaks(threads: int) -> dict[str, float]:
+    """The fp32 and the bf16 matmul peak (FLOP/s). bf16 is measured on every CPU: where it has no bf16
+    instructions, the figure is torch's emulation, which is what a bf16 run there would get."""
+    return {dtype: matmul_peak_flops(threads, dtype=dtype) for dtype in ("float32", "bfloat16")}
 
 
 def write_json(path: Path, data: dict) -> None:

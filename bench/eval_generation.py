@@ -80,7 +80,9 @@ def run(args) -> dict:
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="pf-bench-eval-") as tmp:
         data = Path(args.data) if args.data else build_bundled_dataset(Path(tmp) / "data")
-        loaded = models.load_model(ModelSection(name=MODEL), log=lambda line: None)
+        # as persona eval loads it: weights in the dtype the CPU probe chose (model.dtype auto)
+        loaded = models.load_model(ModelSection(name=MODEL), log=lambda line: None, inference=True,
+                                   threads=args.threads)
         prompts, stops, special = eval_prompts(data, args.prompts, loaded.tokenizer)
     model, tokenizer = loaded.model, loaded.tokenizer
     _timed(model, tokenizer, prompts[:1], 1, argparse.Namespace(max_new_tokens=4), stops, special)  # warm-up
@@ -91,7 +93,9 @@ def run(args) -> dict:
     print(f"[eval] one at a time: {len(prompts)} prompts, up to {args.max_new_tokens} new tokens", file=sys.stderr)
     single, seconds = _timed(model, tokenizer, prompts, 1, args, stops, special)
     section: dict = {
-        "settings": {"model": MODEL, "prompts": len(prompts), "max_new_tokens": args.max_new_tokens,
+        "settings": {"model": MODEL, "dtype": str(loaded.dtype).removeprefix("torch."),
+                     "precision": loaded.precision.to_json() if loaded.precision else None,
+                     "prompts": len(prompts), "max_new_tokens": args.max_new_tokens,
                      "threads": args.threads, "greedy": True},
         "single": {"seconds": seconds, "answer_tokens": tokens(single), "tokens_per_s": tokens(single) / seconds},
     }

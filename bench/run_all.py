@@ -45,9 +45,14 @@ def targets(results: dict) -> list[list[str]]:
             spread = max(abs(v - ours) / ours for v in losses.values())
             rows.append(["final held-out loss, " + " / ".join(losses), " / ".join(fmt(v, 4) for v in losses.values()),
                          f"equal (within {LOSS_TOLERANCE:.0%})", _met(spread, spread <= LOSS_TOLERANCE)])
-        util = trainers.get("personaforge", {}).get("utilisation_ratio")
-        rows.append(["training utilisation (model FLOP/s ÷ fp32 matmul peak)", f"{fmt(100 * util, 1)}%" if util else "—",
-                     "reported", "—"])
+        ours_row = trainers.get("personaforge", {})
+        util, dtype = ours_row.get("utilisation_ratio"), ours_row.get("dtype", "float32")
+        rows.append([f"training utilisation (model FLOP/s ÷ {dtype} matmul peak)",
+                     f"{fmt(100 * util, 1)}%" if util else "—", "reported", "—"])
+        for other, ratio in sorted((ours_row.get("utilisation_by_peak") or {}).items()):
+            if other != dtype:
+                rows.append([f"training utilisation against the {other} matmul peak (not the dtype used)",
+                             f"{fmt(100 * ratio, 1)}%", "reported", "—"])
     evaluation = results.get("evaluation")
     if evaluation:
         ratios = {k: v for k, v in evaluation.items() if k.endswith("_vs_single_ratio")}
@@ -79,7 +84,7 @@ def report(results: dict) -> str:
     if "evaluation" in results:
         s = results["evaluation"]["settings"]
         heading = (f"### Evaluation: {s['prompts']} eval prompts, greedy, up to {s['max_new_tokens']} new tokens,"
-                   f" {s['threads']} thread(s)")
+                   f" {s['threads']} thread(s), {s.get('dtype', 'float32')} weights")
         parts += ["", heading, "", eval_generation.table(results["evaluation"])]
     if "data_build" in results:
         parts += ["", "### Data build", "", data_build.table(results["data_build"])]

@@ -4,11 +4,13 @@
   original      the original pipeline's style: plain HF `Trainer`, every sample padded to 512 tokens,
                 the model's own full-sequence logits and loss (labels masked to the completion)
   trl           TRL `SFTTrainer` configured as its documentation recommends for this data on a CPU:
-                padding-free batches, completion-only loss, gradient checkpointing off, no bf16
+                padding-free batches, completion-only loss, gradient checkpointing off, bf16 autocast only
+                where personaforge chose it (the CPU probe, model.dtype auto)
   trl-defaults  (diagnostic, not in the default list) TRL with its own defaults for bf16 and checkpointing
 
 All trainers get the same tokenized examples (personaforge's tokenizer and truncation), the same LoRA start
-(seeded), the same optimizer settings, sampler seed, batch size, step count and thread count. Each runs in
+(seeded), the same optimizer settings, sampler seed, batch size, step count, thread count and dtype (model.dtype
+auto: bf16 autocast where the CPU probe found bf16 clearly faster, else fp32). Each runs in
 its own subprocess, so its peak RSS is its own. Throughput counts real tokens only (no padding, no packing
 filler) and leaves out the first optimizer step (allocator and thread-pool warm-up). The final loss is the
 mean cross-entropy over the labelled tokens of a fixed held-out batch, computed the same way after each run.
@@ -30,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, TRAIN_CONFIG, build_bundled_dataset, matmul_peak_flops  # noqa: E402
+from common import REPO, TRAIN_CONFIG, build_bundled_dataset, matmul_peaks  # noqa: E402
 
 TRAINERS = ("personaforge", "original", "trl")
 DIAGNOSTIC = ("trl-defaults",)
@@ -181,6 +183,7 @@ def _original_trainer(cfg, plan, model, work: Path):
 
 
 def _trl_trainer(cfg, plan, model, work: Path, *, tuned: bool = True):
+    import torch
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
@@ -205,7 +208,9 @@ def _trl_trainer(cfg, plan, model, work: Path, *, tuned: bool = True):
     if tuned:
         settings.update({
             "activation_checkpointing": False, "gradient_checkpointing": False,  # TRL's default is on: ~1.3x the work
-            "bf16": False,  # TRL's default is bf16 autocast: emulated on CPUs without AVX512-BF16/AMX, very slow
+            # TRL's default is bf16 autocast: emulated on CPUs without AVX512-BF16/AMX, very slow. It gets the
+            # dtype personaforge's CPU probe chose, like the other trainers (training_arguments).
+            "bf16": plan.dtype == torch.bfloat16,
         })
     args = SFTConfig(**{**base, **settings})
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=plan.tokenizer)
@@ -403,6 +408,13 @@ class _SavedTensors:
                 "by_last_dim_bytes": {str(d): n for d, n in sorted(self.by_last_dim.items(), key=lambda i: -i[1])[:8]}}
 
 
+def _trainer_dtype(trainer, plan) -> str:
+    """The dtype the trainer's matrix products ran in: bf16 when it autocast (bf16=True), else the weights'."""
+    if getattr(trainer.args, "bf16", False):
+        return "bfloat16"
+    return str(next(p for p in trainer.model.parameters()).dtype).removeprefix("torch.")
+
+
 def run_worker(args) -> dict:
     import torch
 
@@ -445,6 +457,8 @@ def run_worker(args) -> dict:
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,  # Linux reports KiB
         "torch_threads": torch.get_num_threads(),
         "attn_implementation": getattr(model.config, "_attn_implementation", None),
+        "dtype": _trainer_dtype(trainer, plan),
+        "precision": plan.precision.to_json() if getattr(plan, "precision", None) is not None else None,
     }
     if saved is not None:
         result["saved_for_backward"] = saved.summary()
@@ -478,7 +492,7 @@ def run(args) -> dict:
     with tempfile.TemporaryDirectory(prefix="pf-bench-train-") as tmp:
         work = Path(tmp)
         data = Path(args.data) if args.data else build_bundled_dataset(work / "data")
-        peak = matmul_peak_flops(args.threads)
+        peaks = matmul_peaks(args.threads)
         trainers = {name: _spawn(args, name, data, work) for name in args.trainers}
     for result in trainers.values():
         rate = result.get("tokens_per_s")
@@ -486,14 +500,17 @@ def run(args) -> dict:
             result["seconds_per_epoch"] = result["epoch_real_tokens"] / rate
             flops = result["epoch_needed_flops"] / result["epoch_real_tokens"] * rate
             result["model_flops_per_s"] = flops
-            result["utilisation_ratio"] = flops / peak
+            # against the peak of the dtype its products ran in (bf16 autocast: the bf16 peak)
+            result["utilisation_ratio"] = flops / peaks.get(result.get("dtype") or "float32", peaks["float32"])
+            result["utilisation_by_peak"] = {dtype: flops / peak for dtype, peak in peaks.items()}
     ours = trainers.get("personaforge", {}).get("tokens_per_s")
     section = {
         "settings": {"model": "pkg:smollm2-135m-instruct", "config": str(TRAIN_CONFIG.relative_to(REPO)),
                      "dataset": "configs/data/default.yaml (built as make demo builds data/default)",
                      "steps": args.steps, "batch_size": args.batch_size, "threads": args.threads,
                      "heldout_samples": args.heldout, "original_max_length": ORIGINAL_MAX_LENGTH},
-        "matmul_peak_flops": peak,
+        "matmul_peak_flops": peaks["float32"],
+        "matmul_peaks_flops": peaks,
         "flops_formula": FLOPS_FORMULA,
         "trainers": trainers,
     }
@@ -512,19 +529,24 @@ def table(section: dict) -> str:
     rows = []
     for name, r in section["trainers"].items():
         if "error" in r:
-            rows.append([name, r["error"]] + [""] * 7)
+            rows.append([name, r["error"]] + [""] * 8)
             continue
         rows.append([name, fmt(r.get("tokens_per_s"), 1), fmt(r.get("seconds_per_epoch"), 0),
                      fmt(r["peak_rss_bytes"] / 2**30, 2), fmt(r.get("peak_rss_training_bytes", 0) / 2**30, 2),
                      fmt(r["final_heldout_loss"], 4), fmt(r.get("train_loss"), 4),
-                     fmt((r.get("model_flops_per_s") or 0) / 1e9, 1), fmt(100 * (r.get("utilisation_ratio") or 0), 1)])
+                     fmt((r.get("model_flops_per_s") or 0) / 1e9, 1), r.get("dtype", "float32"),
+                     fmt(100 * (r.get("utilisation_ratio") or 0), 1)])
     header = ["trainer", "real tokens/s", "s per epoch", "peak RSS GiB", "peak RSS in training GiB",
-              "held-out loss", "train loss", "model GFLOP/s", "% of matmul peak"]
+              "held-out loss", "train loss", "model GFLOP/s", "dtype", "% of its dtype's matmul peak"]
     lines = [markdown_table(header, rows), ""]
     for key in sorted(k for k in section if k.endswith("_ratio")):
         lines.append(f"- {key}: {fmt(section[key], 2)}")
-    lines.append(f"- matmul peak: {section['matmul_peak_flops'] / 1e9:.1f} GFLOP/s (fp32, {section['settings']['threads']}"
-                 " thread(s))")
+    peaks = section.get("matmul_peaks_flops") or {"float32": section["matmul_peak_flops"]}
+    shown = ", ".join(f"{dtype} {peak / 1e9:,.1f}" for dtype, peak in peaks.items())
+    lines.append(f"- matmul peaks: {shown} GFLOP/s (2048² products, {section['settings']['threads']} thread(s))")
+    probe = next((r["precision"] for r in section["trainers"].values() if r.get("precision")), None)
+    if probe:
+        lines.append(f"- dtype: {probe['dtype']} ({probe['reason']})")
     lines.append(f"- same data per step: {section['same_data_per_step']}")
     return "\n".join(lines)
 

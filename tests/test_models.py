@@ -102,7 +102,12 @@ def fake_cuda(monkeypatch: pytest.MonkeyPatch):
     return set_bf16
 
 
-def test_pick_dtype_auto(fake_cuda, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pick_dtype_auto(fake_cuda, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from personaforge import cpu_dtype
+
+    # On a CPU, auto measures (tests/test_cpu_dtype.py); here a probe that finds bf16 slow, as on most CPUs.
+    monkeypatch.setattr(cpu_dtype, "measure", lambda threads=None: cpu_dtype.Probe("cpu", torch.__version__,
+                                                                                   threads or 1, 94.6, 23.5, 0.2))
     assert models.pick_dtype("auto", torch.device("cpu")) is torch.float32
     fake_cuda(True)
     assert models.pick_dtype("auto", torch.device("cuda")) is torch.bfloat16

@@ -437,16 +437,68 @@ def _mps_bf16() -> bool:
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
-    """model.dtype → a torch dtype, decided once: auto picks the fastest dtype the device trains well in."""
+@dataclass(frozen=True)
+class Precision:
+    """model.dtype, decided once: the dtype the model computes in, the dtype its weights are loaded in, and why.
+
+    On a GPU both are the same (bf16 or fp16 weights; the Trainer autocasts, LoRA parameters stay float32). On a
+    CPU the weights stay float32 for training (the master weights), and bf16 (auto on a CPU that the probe found
+    fast in bf16, or model.dtype: bfloat16) means torch.autocast over them. ``probe`` holds the CPU probe's
+    figures when auto decided by measuring (cpu_dtype.py).
+    """
+
+    dtype: torch.dtype
+    weights: torch.dtype
+    requested: str
+    reason: str
+    probe: dict | None = None
+
+    @property
+    def autocast(self) -> torch.dtype | None:
+        """The dtype to autocast to over the loaded weights, or None."""
+        return self.dtype if self.dtype != self.weights else None
+
+    def describe(self, inference: bool = False) -> str:
+        """One line for the console: what runs in which dtype, and why."""
+        if inference or not self.autocast:
+            mode = f"{dtype_name(self.dtype)} weights" if inference and self.autocast else dtype_name(self.dtype)
+        else:
+            mode = f"{dtype_name(self.dtype)} autocast over {dtype_name(self.weights)} weights"
+        return f"{mode} ({self.reason})"
+
+    def to_json(self) -> dict:
+        data = {"dtype": dtype_name(self.dtype), "weights": dtype_name(self.weights),
+                "autocast": dtype_name(self.autocast) if self.autocast else None, "requested": self.requested,
+                "reason": self.reason}
+        if self.probe is not None:
+            data["cpu_probe"] = self.probe
+        return data
+
+
+def _cpu_auto(threads: int | None) -> Precision:
+    """model.dtype auto on a CPU: bf16 autocast only where the probe measured bf16 clearly faster."""
+    from personaforge import cpu_dtype
+
+    probe = cpu_dtype.cached_probe(threads)
+    use_bf16, reason = cpu_dtype.choose(probe)
+    return Precision(torch.bfloat16 if use_bf16 else torch.float32, torch.float32, "auto", f"auto: {reason}",
+                     probe.to_json())
+
+
+def pick_precision(requested: str, device: torch.device, *, threads: int | None = None) -> Precision:
+    """model.dtype → Precision. ``threads`` (train.threads) is the thread count the CPU probe measures with."""
     kind = torch.device(device).type
     cuda_bf16 = kind == "cuda" and torch.cuda.is_bf16_supported()
     if requested == "auto":
         if kind == "cuda":
-            return torch.bfloat16 if cuda_bf16 else torch.float16  # fp16 trains with loss scaling
+            dtype = torch.bfloat16 if cuda_bf16 else torch.float16  # fp16 trains with loss scaling
+            return Precision(dtype, dtype, requested, "auto: the fastest dtype this GPU trains in")
         if kind == "mps":
-            return torch.bfloat16 if _mps_bf16() else torch.float16
-        return torch.float32
+            dtype = torch.bfloat16 if _mps_bf16() else torch.float16
+            return Precision(dtype, dtype, requested, "auto on Apple MPS")
+        if kind == "cpu":
+            return _cpu_auto(threads)
+        return Precision(torch.float32, torch.float32, requested, f"auto on {kind}")
     if requested not in DTYPES:
         raise PersonaForgeError(f"model.dtype: unknown '{requested}'; use auto, float32, bfloat16 or float16")
     if requested == "float16" and kind == "cpu":
@@ -457,7 +509,22 @@ def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
         raise PersonaForgeError("model.dtype: this GPU has no bfloat16 support; use float16 or auto")
     if requested == "bfloat16" and kind == "mps" and not _mps_bf16():
         raise PersonaForgeError("model.dtype: bfloat16 on Apple MPS needs macOS 14 or newer; use float16 or auto")
-    return DTYPES[requested]
+    dtype = DTYPES[requested]
+    if kind == "cpu" and dtype == torch.bfloat16:
+        return Precision(dtype, torch.float32, requested, "model.dtype: bfloat16")
+    return Precision(dtype, dtype, requested, f"model.dtype: {requested}")
+
+
+def pick_dtype(requested: str, device: torch.device, *, threads: int | None = None) -> torch.dtype:
+    """model.dtype → the dtype the model computes in (see pick_precision for the weights' dtype and why)."""
+    return pick_precision(requested, device, threads=threads).dtype
+
+
+def _weights_dtype(requested: str, device: torch.device) -> torch.dtype:
+    """The dtype training loads the weights in, without probing: float32 on a CPU whether or not bf16 autocasts."""
+    if torch.device(device).type == "cpu" and requested in ("auto", "bfloat16"):
+        return torch.float32
+    return pick_precision(requested, device).weights
 
 
 def dtype_name(dtype: torch.dtype) -> str:
@@ -604,9 +671,10 @@ class LoadedModel:
     tokenizer: Any
     source: ModelSource
     device: torch.device
-    dtype: torch.dtype
+    dtype: torch.dtype  # of the weights as loaded
     attn: str
     notes: list[str] = field(default_factory=list)
+    precision: Precision | None = None  # model.dtype as decided: compute dtype, autocast, why (and the CPU probe)
 
 
 @dataclass(frozen=True)
@@ -720,13 +788,24 @@ def _from_pretrained(where: _Where, config: Any, kwargs: dict, notes: list[str])
     return AutoModelForCausalLM.from_pretrained(where.path, config=config, **kwargs)
 
 
-def load_model(cfg: ModelSection, *, device: torch.device | None = None, log: Log = log_stderr) -> LoadedModel:
-    """model section → model on its device and tokenizer; every user-fixable problem is a PersonaForgeError."""
+def load_model(cfg: ModelSection, *, device: torch.device | None = None, log: Log = log_stderr,
+               inference: bool = False, threads: int | None = None) -> LoadedModel:
+    """model section → model on its device and tokenizer; every user-fixable problem is a PersonaForgeError.
+
+    For training and comparisons (merge check) a CPU model keeps float32 weights; bf16, where chosen, is autocast
+    over them by the trainer (``precision.autocast``). With ``inference`` (evaluation, chat, serve) the weights
+    are loaded in the compute dtype itself: generation is mostly one token at a time, bound by reading the
+    weights, and bf16 weights halve that, where autocast would read the float32 weights and write a bf16 copy of
+    them at every step.
+    """
     from transformers import AutoConfig
 
     quiet_transformers()
     device = torch.device(device) if device is not None else pick_device()
-    dtype = pick_dtype(cfg.dtype, device)
+    precision = pick_precision(cfg.dtype, device, threads=threads)
+    dtype = precision.dtype if inference else precision.weights
+    if inference and (precision.probe or precision.autocast):
+        log(f"dtype: {precision.describe(inference=True)}")
     quantization = _quantization(cfg.quantization, device, dtype)  # refuse early, before any download
     notes: list[str] = []
     attn = _pick_attn(cfg.attn, device, dtype, notes)
@@ -763,7 +842,7 @@ def load_model(cfg: ModelSection, *, device: torch.device | None = None, log: Lo
     if quantization is None:
         model.to(device)
     used = getattr(model.config, "_attn_implementation", None) or attn or "eager"
-    return LoadedModel(model, tokenizer, source, device, dtype, used, notes)
+    return LoadedModel(model, tokenizer, source, device, dtype, used, notes, precision)
 
 
 # --------------------------------------------------------------------------------------- size and memory
@@ -898,7 +977,7 @@ def estimate_memory(n_params: int, cfg: TrainConfig, device: torch.device, *, hi
                     intermediate: int | None = None, tied: bool = True) -> MemoryEstimate:
     """A deliberately simple upper-side estimate of peak training memory for a LoRA/QLoRA plan."""
     device = torch.device(device)
-    dtype = pick_dtype(cfg.model.dtype, device)
+    dtype = _weights_dtype(cfg.model.dtype, device)  # float32 on a CPU, whatever the compute dtype
     width = _BYTES[dtype]
     intermediate = intermediate or int(3.5 * hidden)
     # bitsandbytes quantizes the linear layers; embeddings and lm_head stay in the compute dtype.
@@ -998,5 +1077,6 @@ __all__ = [
     "check_safe_weights", "check_source_weights", "count_params", "dtype_name", "embedded_dir", "embedded_model",
     "estimate_memory", "gguf_cache_dir", "hub_error", "hub_unreachable_reason", "is_cached", "load_adapter",
     "load_model", "load_tokenizer", "log_stderr", "model_rows", "model_shape",
-    "pick_device", "pick_dtype", "prepare_gguf", "pull_embedded", "resolve_source", "suggest_fits",
+    "Precision", "pick_device", "pick_dtype", "pick_precision", "prepare_gguf", "pull_embedded", "resolve_source",
+    "suggest_fits",
 ]

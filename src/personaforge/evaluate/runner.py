@@ -109,14 +109,16 @@ def load_for_eval(run: Run, cfg: TrainConfig, baseline: bool, log):
     from personaforge import models
 
     model_cfg = cfg.model
-    dtype = run.read_json("env.json").get("dtype")
-    if dtype:
+    env = run.read_json("env.json")
+    dtype = env.get("dtype")
+    if dtype and not (env.get("precision") or {}).get("cpu_probe"):  # a CPU probe's choice is re-made on this CPU
         model_cfg = model_cfg.model_copy(update={"dtype": dtype})
     merged = run.path / "merged"
+    # inference: weights in the compute dtype (bf16 where the CPU probe chose it; models.load_model says why)
     if not baseline and (merged / "config.json").exists():
         local = model_cfg.model_copy(update={"name": str(merged), "quantization": "none"})
-        return models.load_model(local, log=log)
-    loaded = models.load_model(model_cfg, log=log)
+        return models.load_model(local, log=log, inference=True)
+    loaded = models.load_model(model_cfg, log=log, inference=True)
     if not baseline:
         loaded.model = models.load_adapter(loaded.model, run.adapter_dir, allow_pickle=model_cfg.allow_pickle)
     return loaded

@@ -58,6 +58,7 @@ class Plan:
     validation_stats: TokenizeStats
     memory: object | None
     notes: list[str]
+    precision: object | None = None  # models.Precision: compute dtype, weights' dtype, why (and the CPU probe)
 
 
 def _is_main_process() -> bool:
@@ -79,7 +80,8 @@ def preflight(cfg: TrainConfig, dataset: DatasetFiles) -> Plan:
 
     _check_writable(Path(cfg.output.dir))
     device = models.pick_device()
-    dtype = models.pick_dtype(cfg.model.dtype, device)
+    precision = models.pick_precision(cfg.model.dtype, device, threads=cfg.train.threads or None)
+    dtype = precision.dtype
     if cfg.model.quantization != "none" and device.type != "cuda":
         raise PersonaForgeError(f"model.quantization: {cfg.model.quantization} (QLoRA) needs a CUDA GPU and this"
                                 f" machine has {device.type}; set model.quantization: none")
@@ -94,7 +96,7 @@ def preflight(cfg: TrainConfig, dataset: DatasetFiles) -> Plan:
         raise PersonaForgeError(
             f"no usable sample: all {train_stats.samples} answers are longer than data.max_length"
             f" {cfg.data.max_length} tokens; raise data.max_length")
-    notes = []
+    notes = [f"dtype: {precision.describe()}"] if precision.probe or precision.autocast else []  # the CPU's choice
     if train_stats.dropped:
         notes.append(f"{train_stats.dropped} sample(s) dropped: the answer alone exceeds data.max_length"
                      f" {cfg.data.max_length} (listed in data.json)")
@@ -107,7 +109,7 @@ def preflight(cfg: TrainConfig, dataset: DatasetFiles) -> Plan:
         hint = f"; would fit: {'; '.join(suggestions)}" if suggestions else ""
         raise PersonaForgeError(f"this plan does not fit in memory: {memory.describe()}{hint}")
     return Plan(source, device, dtype, tokenizer, fmt, train_examples, validation_examples, train_stats,
-                validation_stats, memory, notes)
+                validation_stats, memory, notes, precision)
 
 
 def _model_config(cfg: TrainConfig, source):
@@ -179,6 +181,7 @@ def _env(plan: Plan, cfg: TrainConfig) -> dict:
         "transformers": transformers.__version__, "peft": peft.__version__, "accelerate": accelerate.__version__,
         "platform": platform.platform(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "device": str(plan.device), "dtype": str(plan.dtype).removeprefix("torch."),
+        "precision": plan.precision.to_json() if plan.precision is not None else None,
         "world_size": int(os.environ.get("WORLD_SIZE", "1")), "trust_remote_code": cfg.model.trust_remote_code,
         "allow_pickle": cfg.model.allow_pickle,
         "model_source": {"kind": plan.source.kind, "location": str(plan.source.location), "name": plan.source.name,

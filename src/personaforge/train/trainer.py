@@ -148,7 +148,9 @@ def training_arguments(cfg: TrainConfig, output_dir: str, *, device: torch.devic
         load_best_model_at_end=early,
         metric_for_best_model="eval_loss" if early else None,
         greater_is_better=False if early else None,
-        bf16=dtype == torch.bfloat16 and not cpu,
+        # bf16 is autocast over float32 weights on a CPU too (models.Precision): accelerate enters
+        # torch.autocast("cpu", bfloat16) around each forward; LoRA parameters and optimizer state stay float32.
+        bf16=dtype == torch.bfloat16,
         fp16=dtype == torch.float16,  # loss scaling for GPUs without bf16 (the original pipeline's RTX 8000)
         use_cpu=cpu,
         ddp_backend="gloo" if cpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
