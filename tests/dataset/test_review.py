@@ -209,3 +209,10 @@ def test_risk_puts_written_questions_with_weak_fit_first():
     scores = [risk(r, 0.3)[0] for r in (weak, strong, A)]
     assert scores[0] > scores[1] > scores[2]
     assert any("fit 0.31" in reason for reason in risk(weak, 0.3)[1])
+
+
+def test_risk_flags_a_production_note_left_inside_an_answer():
+    noted = record("extracted:one-L40-1", "Paper is patient. A colony isn't. EDITOR NOTE: nettle story = cold open")
+    score, reasons = risk(noted, 0.3)
+    assert score > risk(A, 0.3)[0] and any("EDITOR NOTE" in reason for reason in reasons)
+    assert not any("label" in reason for reason in risk(record("x:y", "The BBC: they came twice."), 0.3)[1])

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import threading
 from collections import Counter
@@ -565,6 +566,9 @@ def review_summary(outcomes: list[Outcome], orphaned: list[Decision], log: Revie
 
 
 # --------------------------------------------------------------------------------------------------- risk
+# "EDITOR NOTE: ..." or "SAM: ..." starting a sentence inside a turn
+CAPS_LABEL = re.compile(r"(?:^|(?<=[.!?…] )|(?<=\n))[A-Z]{2,}(?: [A-Z]{2,})*:(?=\s)")
+
 def risk(record: dict, threshold: float | None = None) -> tuple[float, list[str]]:
     """How likely the record is to be bad, 0..1, and why: the data stage's own signals (who wrote the question,
     how well the passage fits it, where the passage was cut). Review sorts by it, most likely bad first."""
@@ -605,4 +609,9 @@ def risk(record: dict, threshold: float | None = None) -> tuple[float, list[str]
     if answer and answer[-1] not in ".!?…\"”’)":
         score += 0.15
         reasons.append("the answer ends mid-sentence")
+    label = CAPS_LABEL.search(answer)
+    if label:
+        score += 0.3
+        reasons.append(f"the answer holds an all-caps label ('{label.group().strip()}'): a production note or another"
+                       " speaker's line?")
     return round(min(score, 1.0), 3), reasons
