@@ -27,7 +27,7 @@ from personaforge.dataset.retrieval import Passage, Passages, Retriever, key_ter
 from personaforge.dataset.segments import Segment
 from personaforge.dataset.split import Split
 from personaforge.dataset.text import (content_stems, norm_words, question_needs_context, refers_elsewhere,
-                                      sentences)
+                                      sentences, without_handover)
 from personaforge.dataset.writers import TEMPLATE, TemplateWriter
 from personaforge.personas import PersonaCard, Roster, slugify
 from personaforge.prompting import Exchange, chat_messages, plain_completion, plain_prompt
@@ -40,6 +40,7 @@ DANGLING = "dangling start"
 MIXED = "mixed speakers"
 DUPLICATE = "duplicate"
 DROP_REASONS = (NO_QUESTION, NO_PASSAGE, DANGLING, MIXED, DUPLICATE)
+MIN_CONTINUATION_WORDS = 12
 
 
 @dataclass
@@ -338,9 +339,13 @@ def _extracted(segment: Segment, card: PersonaCard, context: list[Exchange], kep
     before = Exchange(earlier.question, earlier.answer) if earlier is not None else spoken.get(segment.previous or "")
     if before is not None:
         # Monologue goes on: the chunk before is the persona's earlier turn, and the interviewer says "Go on."
-        question = writer.continuation(segment.answer, segment.id)
+        answer = without_handover(segment.answer, MIN_CONTINUATION_WORDS)
+        if answer is None:
+            quality.drop("extracted", NO_QUESTION)  # the chunk is a question to someone else, not a reply
+            return None
+        question = writer.continuation(answer, segment.id)
         return Record(f"extracted:{segment.id}", card, "extracted", segment.id, source, TEMPLATE, question,
-                      segment.answer, [before], "continuation")
+                      answer, [before], "continuation")
     # Nobody asked for this chunk: it gets the card topic question that fits it, from where it can stand alone.
     whole = passages.passage(segment)
     if whole is None:

@@ -17,7 +17,7 @@ from personaforge.dataset.questions import as_asked
 from personaforge.dataset.salience import Salience
 from personaforge.dataset.segments import Segment
 from personaforge.dataset.text import (content_stems, dangling_start, enumeration_at, sentences, tells_a_story,
-                                      unresolved_person, word_count)
+                                      unresolved_person, without_handover, word_count)
 from personaforge.embeddings import Embedder
 
 # Real pairs the threshold is calibrated on (a seeded sample when a build has more: embedding is the cost).
@@ -124,8 +124,8 @@ class Passages:
                 if cut is not None:
                     # end before "she said ..." about somebody the passage never names, or "And third, ..."
                     chosen = chosen[:cut]
-            text = " ".join(chosen)
-            if word_count(text) < min_words:
+            text = without_handover(" ".join(chosen), min_words)
+            if text is None:
                 continue
             return Passage(segment, text, index)
         return None

@@ -256,16 +256,9 @@ def build_segments(transcripts: list[Transcript], roster: Roster, config: DataCo
 
 def _turn_chunks(pieces: list[str], config: DataConfig) -> list[str]:
     """Chunks of a speaker's consecutive turns. A new turn by the same speaker comes after a cut in the recording
-    (a timecode, a note, a scene heading), so a chunk ends there; a short turn joins the one before it."""
-    merged: list[str] = []
-    for piece in pieces:
-        if not piece.strip():
-            continue
-        if merged and (word_count(piece) < config.chunk_min_words or word_count(merged[-1]) < config.chunk_min_words):
-            merged[-1] += "\n" + piece
-        else:
-            merged.append(piece)
-    return [chunk for piece in merged for chunk in _chunks(piece, config)]
+    (a timecode, a note, a scene heading) or a pause in which the speaker turned to someone else, so a chunk
+    never runs across it; a turn too short for a chunk of its own is left out (counted as short)."""
+    return [chunk for piece in pieces if piece.strip() for chunk in _chunks(piece, config)]
 
 
 def _chunks(text: str, config: DataConfig) -> list[str]:

@@ -401,3 +401,14 @@ def enumeration_at(parts: list[str]) -> int | None:
         if ENUMERATION.match(sentence.strip()):
             return index
     return None
+
+
+def without_handover(text: str, min_words: int) -> str | None:
+    """``text`` without the questions it ends on ("... Can I ask Leila something? Are they greedy?"): a speaker
+    who ends by asking someone else has handed the turn over, and what they asked is not part of an answer.
+    None when too little is left."""
+    parts = sentences(text)
+    while parts and parts[-1].rstrip().endswith("?"):
+        parts.pop()
+    kept = " ".join(parts)
+    return kept if word_count(kept) >= min_words else None
