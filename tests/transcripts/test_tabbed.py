@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from personaforge.transcripts import SPEECH, parse_file, parse_text
+from personaforge.transcripts.tabbed import parse_tabbed
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -204,3 +205,20 @@ def test_name_then_timecode_then_tabbed_text_is_a_timed_turn_of_that_name():
 def test_name_alone_turn_ends_on_its_text_line():
     t = tab("Anna\n\tMy answer.\n")
     assert (t.turns[0].line, t.turns[0].end_line) == (1, 2)
+
+
+def test_a_long_production_note_under_a_paragraph_is_dropped_not_glued_into_speech():
+    # The bundled varga_apiary.txt: a 13-word "EDITOR NOTE:" line after Tomas's tab-indented paragraph.
+    text = ("Tomas\tNot of all. Of a certain kind.\n"
+            "\tI'm not against learning. Paper is patient. A colony isn't.\n"
+            "\n"
+            "EDITOR NOTE: nettle story = possible cold open, check we have the wide shot\n"
+            "\n"
+            "Sam\tWhat are you looking for in this next hive?\n")
+    turns, warnings = parse_tabbed(text, "t.txt")
+    assert [t.speaker for t in turns] == ["Tomas", "Sam"]
+    assert "EDITOR" not in turns[0].text and turns[0].text.endswith("A colony isn't.")
+    assert warnings == ["t.txt: dropped 1 line(s) that were not speech (titles, notes, headings)"]
+    # A long wrapped line of real speech still joins the turn.
+    wrapped = text.replace("EDITOR NOTE: nettle story", "And then the nettle story, which I tell to everyone")
+    assert "nettle story" in parse_tabbed(wrapped, "t.txt")[0][0].text

@@ -88,6 +88,20 @@ NOT_SPEAKERS = {"note", "notes", "editor's note", "editor", "editors", "translat
                 "sfx", "gfx", "graphic", "graphics", "archive", "insert", "lower third", "slate", "cutaway"}
 
 
+def normalize(name: str) -> str:
+    """A label compared without case, spacing or curly apostrophes."""
+    return " ".join(name.replace("’", "'").split()).casefold()
+
+
+_NOTE_PREFIX = re.compile(r"^\s*(?P<label>[^:\t]{1,40}):")
+
+
+def is_note_line(line: str) -> bool:
+    """'EDITOR NOTE: nettle story = cold open', 'b-roll: the hives': a production note, never speech."""
+    match = _NOTE_PREFIX.match(line)
+    return bool(match) and normalize(split_label(match.group("label"))[0]) in NOT_SPEAKERS
+
+
 def split_label(label: str) -> tuple[str, str]:
     """'audience member (front, in Danish)' → ('audience member', 'front, in Danish'); else (label, '')."""
     label = label.strip()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from personaforge.transcripts.base import NOT_SPEAKERS, Turn, label_style, looks_like_name, name_shaped, split_label
+from personaforge.transcripts.base import (NOT_SPEAKERS, Turn, label_style, looks_like_name, name_shaped, normalize,
+                                          split_label)
 from personaforge.transcripts.descript import parse_descript_label
 from personaforge.transcripts.labelled import Label, build_turns, is_heading
 from personaforge.transcripts.rev import parse_rev_label
@@ -17,10 +18,6 @@ from personaforge.transcripts.rev import parse_rev_label
 # The colon must be followed by a space or end the line: "10:30" and "https://" are not labels.
 _COLON = re.compile(r"^(?P<name>[^\s:][^:]{0,63}?)\s*:(?:\s+(?P<body>.*))?$")
 _SENTENCE_END = ('.', '?', '!', '…', '"', '”', '’', "'", ')', ']', '-', '—', '–', ':')
-
-
-def normalize(name: str) -> str:
-    return " ".join(name.replace("’", "'").split()).casefold()
 
 
 def _candidate(line: str) -> tuple[str, str] | None:

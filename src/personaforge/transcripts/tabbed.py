@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from personaforge.transcripts.base import SPEECH, Turn, clean_speech, looks_like_name, parse_time
+from personaforge.transcripts.base import SPEECH, Turn, clean_speech, is_note_line, looks_like_name, parse_time
 
 # An untabbed line with at least this many words, inside someone's turn, is treated as a wrapped
 # paragraph of that turn; shorter ones are editor notes, headings or keyword lists and are dropped.
@@ -66,7 +66,7 @@ def parse_tabbed(text: str, source: str) -> tuple[list[Turn], list[str]]:
             if not stripped.isupper() or stripped.casefold() in known_labels:
                 pending_name = (stripped, index)
                 continue
-        if current is not None and len(stripped.split()) >= LONG_LINE_WORDS:
+        if current is not None and len(stripped.split()) >= LONG_LINE_WORDS and not is_note_line(stripped):
             current.text += "\n" + stripped
             current.end_line = index
             continue
