@@ -65,7 +65,8 @@ def targets(results: dict) -> list[list[str]]:
             rows.append([f"identical greedy answers (batch {size})", f"{100 * share:.0f}%", "reported", "—"])
     row = results.get("data_build")
     if row:
-        rows.append(["data build, seconds per MB of transcript", fmt(row["seconds_per_mb"]), "< 10",
+        rows.append(["data build, seconds per MB of transcript", fmt(row["seconds_per_mb"]),
+                     f"< {row.get('target_seconds_per_mb', 10):g}",
                      _met(row["seconds_per_mb"], row["target_met"])])
     return rows
 

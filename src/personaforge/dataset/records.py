@@ -27,7 +27,7 @@ from personaforge.dataset.retrieval import Passage, Passages, Retriever, key_ter
 from personaforge.dataset.segments import Segment
 from personaforge.dataset.split import Split
 from personaforge.dataset.text import (content_stems, norm_words, question_needs_context, refers_elsewhere,
-                                      sentences, without_handover)
+                                      sentences, speaks_to_the_room, without_handover)
 from personaforge.dataset.writers import TEMPLATE, TemplateWriter
 from personaforge.personas import PersonaCard, Roster, slugify
 from personaforge.prompting import Exchange, chat_messages, plain_completion, plain_prompt
@@ -340,8 +340,10 @@ def _extracted(segment: Segment, card: PersonaCard, context: list[Exchange], kep
     if before is not None:
         # Monologue goes on: the chunk before is the persona's earlier turn, and the interviewer says "Go on."
         answer = without_handover(segment.answer, MIN_CONTINUATION_WORDS)
-        if answer is None:
-            quality.drop("extracted", NO_QUESTION)  # the chunk is a question to someone else, not a reply
+        if answer is None or speaks_to_the_room(sentences(answer)[0]):
+            # a question to someone else, or words to someone in the room ("Jonas, take us wider"): "Go on." does
+            # not ask for that
+            quality.drop("extracted", NO_QUESTION)
             return None
         question = writer.continuation(answer, segment.id)
         return Record(f"extracted:{segment.id}", card, "extracted", segment.id, source, TEMPLATE, question,

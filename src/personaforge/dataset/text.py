@@ -263,14 +263,6 @@ def dangling_start(sentence: str, following: str = "") -> str | None:
     return None
 
 
-def standalone_start(parts: list[str], first: int = 0) -> int | None:
-    """The index (from ``first`` on) of the first sentence a passage can open with, or None."""
-    for index in range(first, len(parts)):
-        if dangling_start(parts[index], parts[index + 1] if index + 1 < len(parts) else "") is None:
-            return index
-    return None
-
-
 def chunk_text(text: str, min_words: int, max_words: int) -> list[str]:
     """Split at sentence boundaries into chunks of about min..max words (target in between).
 
@@ -412,3 +404,21 @@ def without_handover(text: str, min_words: int) -> str | None:
         parts.pop()
     kept = " ".join(parts)
     return kept if word_count(kept) >= min_words else None
+
+
+GREETINGS = frozenset("hello hi bonsoir bonjour goodnight goodbye welcome".split())
+ADDRESSEES = frozenset("everybody everyone guys folks".split())
+
+
+def speaks_to_the_room(sentence: str) -> bool:
+    """Words addressed to someone present rather than said in answer ("Jonas, can you take us wider?", "Bonsoir,
+    everybody", "Hold on a second.", "Now help me with the chairs.")."""
+    tokens = norm_words(sentence)
+    if not tokens:
+        return False
+    first = tokens[0]
+    if first in SITUATIONAL or first in GREETINGS or _vocative(sentence) or THANKS.search(sentence):
+        return True
+    if any(t in ADDRESSEES for t in tokens[:3]):
+        return True
+    return first in OPENERS and len(tokens) > 1 and tokens[1] in SITUATIONAL | IMPERATIVES | {"help"}
