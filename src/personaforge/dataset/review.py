@@ -192,7 +192,8 @@ class ReviewLog:
             try:
                 data = self.path.read_bytes()
                 stat = self.path.stat()
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
+                # no review file yet (a folder on its path that is a file is --out's problem, reported when writing)
                 self._seen = None
                 return
             except OSError as exc:
