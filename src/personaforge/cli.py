@@ -141,25 +141,51 @@ def data_build(
 
 @data_app.command("validate")
 def data_validate(
-    file: Annotated[Path, typer.Argument(help="A .jsonl file of records.")],
+    file: Annotated[Path, typer.Argument(help="A .jsonl file of records, or a folder of them (TRAIN).")],
     max_length: Annotated[Optional[int], typer.Option(help="Flag samples longer than this many tokens (needs --model).")] = None,
     model: Annotated[Optional[str], typer.Option(help="Tokenizer to count tokens with (local folder or hub id).")] = None,
+    eval_path: Annotated[Optional[Path], typer.Option("--eval", help="The eval records (a .jsonl file or a folder):"
+                         " also checks each eval answer against the training answers for leakage.")] = None,
+    max_leak_ngram: Annotated[int, typer.Option(help="Longest run of words an eval answer may share with a training"
+                              " answer (as in persona data build).")] = 8,
+    allow_leaks: Annotated[bool, typer.Option("--allow-leaks", help="Report leaks without failing (exit 0 unless a"
+                           " record has a problem).")] = False,
 ) -> None:
-    """Check a JSONL file: one FILE:LINE problem per line, then a count; exit 2 if any."""
-    from personaforge.dataset.validate import tokenizer_counter, validate_file
+    """Check JSONL files: one FILE:LINE problem per line, then a count; exit 2 if any. With --eval, also the
+    cross-split leakage check: the eval/train pairs that share more than --max-leak-ngram words in a row."""
+    from personaforge.dataset.validate import tokenizer_counter, validate_paths
 
     if max_length is not None and model is None:
         raise PersonaForgeError("--max-length needs --model to count tokens")
     if max_length is not None and max_length < 1:
         raise PersonaForgeError("--max-length must be a positive number of tokens")
+    if max_leak_ngram < 1:
+        raise PersonaForgeError("--max-leak-ngram must be at least 1 word")
     counter = tokenizer_counter(model) if model is not None and max_length is not None else None
-    problems, records = validate_file(file, counter, max_length)
-    for problem in problems:
+    result = validate_paths(file, eval_path, counter, max_length, max_leak_ngram)
+    for problem in result.problems:
         print(problem)
-    if problems:
-        print(f"{len(problems)} problem(s) in {records} record(s)")
+    records = result.train_records + result.eval_records
+    counted = f"{result.train_records} train + {result.eval_records} eval record(s)" if eval_path else f"{records} record(s)"
+    failed = bool(result.problems)
+    if eval_path is not None:
+        for leak in result.leaks:
+            print(f"{leak.eval_id}: leak: shares {leak.length} words in a row with {leak.train_id}: \"{leak.text}\"")
+        longest = max(result.shared, default=0)
+        at_limit = sum(1 for n in result.shared if n >= max_leak_ngram)
+        print(f"leakage: {len(result.leaks)} of {len(result.shared)} eval answer(s) share more than {max_leak_ngram}"
+              f" words in a row with a training answer ({at_limit} share {max_leak_ngram} or more; longest"
+              f" {longest})" + ("; fix the split: move each pair to one side, or rebuild it with persona data build"
+                               if result.leaks else ""))
+        failed = failed or (bool(result.leaks) and not allow_leaks)
+    if result.problems:
+        print(f"{len(result.problems)} problem(s) in {counted}")
+    elif failed:
+        print(f"{counted}: no record problems; the leakage check failed (--allow-leaks reports without failing)")
+    else:
+        print(f"ok: {counted}, no problems")
+    if failed:
         raise typer.Exit(2)
-    print(f"ok: {records} record(s), no problems")
 
 
 @data_app.command("stats")
@@ -230,6 +256,8 @@ def train_command(
     resume: Annotated[Optional[str], typer.Option("--resume", help="Continue RUN from its last checkpoint.")] = None,
     runs_dir: Annotated[Path, typer.Option(help=RUNS_DIR_HELP)] = Path("outputs/runs"),
     allow_pickle: Annotated[bool, ALLOW_PICKLE] = False,
+    check: Annotated[bool, typer.Option("--check", help="Run every preflight check (config, data, model source,"
+                                        " tokenization, LoRA targets, memory) and exit; creates nothing.")] = False,
 ) -> None:
     """Fine-tune a model with LoRA on a built dataset; prints `run: PATH` last."""
     from personaforge.config import load_train_config
@@ -238,6 +266,20 @@ def train_command(
     def log(message: str) -> None:
         err_console.print(message, markup=False, highlight=False, soft_wrap=True)
 
+    if check:
+        from personaforge.train import check as check_config
+
+        if resume is not None:
+            raise PersonaForgeError("--check takes a CONFIG, not --resume RUN")
+        if config is None:
+            raise PersonaForgeError("give a training config to check, e.g. persona train --check configs/train/demo.yaml")
+        cfg, notes = load_train_config(config, [*(overrides or []), *_pickle_override(allow_pickle)])
+        for note in notes:
+            print(f"note: {note}")
+        for line in check_config(cfg):
+            print(line)
+        print(f"ok: {display_path(config)} passes every preflight check; nothing was created")
+        return
     try:
         if resume is not None:
             if config is not None:
@@ -340,12 +382,15 @@ def runs_rm(run: Annotated[str, typer.Argument(help="Run folder or run name.")],
 
 @app.command("eval")
 def eval_command(
-    run: Annotated[str, typer.Argument(help="Run folder, run name, or 'latest'.")],
+    run: Annotated[Optional[str], typer.Argument(help="Run folder, run name, or 'latest' (or an eval config of the"
+                                                 " original pipeline: a .yaml file).")] = None,
     baseline: Annotated[bool, typer.Option("--baseline", help="Evaluate the untuned base model with the same prompts.")] = False,
     split: Annotated[str, typer.Option(help="Which split to evaluate: eval or train.")] = "eval",
     max_samples: Annotated[Optional[int], typer.Option(help="A seeded subset stratified by persona.")] = None,
     overrides: Annotated[Optional[list[str]], typer.Argument(
         help="eval.* settings for this evaluation, e.g. eval.repetition_penalty=1.2 eval.max_new_tokens=96")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="An eval config of the original pipeline"
+                      " (model_path, dataset_path, metrics_dir, use_gguf, ...): evaluates what it names.")] = None,
     runs_dir: Annotated[Path, typer.Option(help=RUNS_DIR_HELP)] = Path("outputs/runs"),
     allow_pickle: Annotated[bool, ALLOW_PICKLE] = False,
 ) -> None:
@@ -353,16 +398,48 @@ def eval_command(
     from personaforge.evaluate.runner import evaluate_run
     from personaforge.train.run import resolve_run
 
+    def log(message: str) -> None:
+        err_console.print(message, markup=False, highlight=False, soft_wrap=True)
+
     if max_samples is not None and max_samples < 1:
         raise PersonaForgeError("--max-samples must be at least 1")
-    result = evaluate_run(resolve_run(run, runs_dir), baseline=baseline, split=split, max_samples=max_samples,
-                          overrides=overrides or [], allow_pickle=allow_pickle,
-                          log=lambda m: err_console.print(m, markup=False, highlight=False, soft_wrap=True))
+    overrides = list(overrides or [])
+    if config is None and run is not None and run.lower().endswith((".yaml", ".yml")) and Path(run).is_file():
+        config, run = Path(run), None  # persona eval EVAL.yaml: the original's eval config, detected by its keys
+    if config is not None:
+        if run is not None:
+            if "=" not in run:
+                raise PersonaForgeError(f"give a run or --config, not both ('{run}' and --config {config})")
+            overrides.insert(0, run)  # typer hands the first override to RUN
+        if baseline or split != "eval":
+            raise PersonaForgeError("--baseline and --split apply to runs; an eval config names its model and data")
+        result = _eval_config(config, overrides, max_samples, allow_pickle, log)
+    else:
+        if run is None:
+            raise PersonaForgeError("give a run (a folder, a name under outputs/runs, or latest), or --config EVAL.yaml")
+        result = evaluate_run(resolve_run(run, runs_dir), baseline=baseline, split=split, max_samples=max_samples,
+                              overrides=overrides, allow_pickle=allow_pickle, log=log)
     m = result.metrics
     lo, hi = m["ci"]["rouge1"]
     print(f"rouge1 {m['rouge1']:.3f} [{lo:.3f}, {hi:.3f}]  semantic {m['semantic_similarity']:.3f}  bleu {m['bleu']:.3f}"
           f"  attribution {m['attribution']['accuracy']:.2f}  blending {m['attribution']['blending_index'] or float('nan'):.3f}")
     print(f"eval: {display_path(result.folder)}")
+
+
+def _eval_config(config: Path, overrides: list[str], max_samples: Optional[int], allow_pickle: bool, log):
+    """persona eval --config: the original's eval config; llama.cpp failures after the start exit 1, one line."""
+    from personaforge.evaluate.eval_config import evaluate_config
+    from personaforge.llama_worker import LlamaFailed
+    from personaforge.native import NativeCrash
+
+    if not config.is_file():
+        raise PersonaForgeError(f"--config {config}: file not found")
+    try:
+        return evaluate_config(config, overrides, max_samples=max_samples, allow_pickle=allow_pickle, log=log)
+    except (NativeCrash, LlamaFailed) as failed:
+        sys.stdout.flush()
+        sys.stderr.write(f"error: {failed}\n")
+        raise typer.Exit(1)
 
 
 @app.command("leaderboard")

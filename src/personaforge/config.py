@@ -110,11 +110,23 @@ class ModelSection(Section):
 
 
 class DataSection(Section):
-    path: str = Field(description="a dataset folder (train.jsonl, eval.jsonl) or one .jsonl file")
+    path: str = Field(description="a dataset folder (train.jsonl, eval.jsonl), one .jsonl file, or with `pattern` a"
+                                  " folder of .jsonl files")
+    pattern: str | None = Field(None, description="glob of the training files inside `path`, read in sorted order,"
+                                " e.g. '*.jsonl' for the original pipeline's batch_1.jsonl ... batch_N.jsonl")
+    eval_path: str | None = Field(None, description="the eval set: a .jsonl file or a folder of them (the original"
+                                  " pipeline's data/eval); replaces the eval.jsonl of a dataset folder")
     format: Literal["auto", "prompt_completion", "messages"] = "auto"
     prompt_style: Literal["auto", "plain", "chat"] = "auto"
     max_length: int = Field(512, ge=16)
     validation_fraction: float = Field(0.05, ge=0, lt=0.5)
+
+    @field_validator("pattern")
+    @classmethod
+    def _relative_glob(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or value.startswith(("/", "\\")) or ".." in Path(value).parts):
+            raise ValueError("must be a glob inside data.path, e.g. '*.jsonl'")
+        return value
 
 
 class LoraSection(Section):

@@ -1,12 +1,14 @@
-"""Configs written for the original pipeline: flat keys (model_name, lora_r, ...) mapped onto our sections.
+"""The original pipeline's files: flat train configs (model_name, lora_r, ...) mapped onto our sections, and its
+prompt/completion-only records, whose persona is the speaker their prompt ends with.
 
-Every legacy key either maps to a sectioned key, or is ignored with a note that says what to do instead;
-anything else is an error. The original silently ignored keys it did not know, and we must not.
+Every legacy key either maps to a sectioned key, or is ignored with a note that says what personaforge does
+instead; anything else is an error. The original silently ignored keys it did not know, and we must not.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from personaforge.config import TrainConfig
 from personaforge.errors import PersonaForgeError
+from personaforge.prompting import HUMAN, Conversation, Exchange, conversation_from_record, plain_completion, plain_prompt
 from personaforge.yamlio import YamlDoc
 
 SECTIONS: frozenset[str] = frozenset(TrainConfig.model_fields)
@@ -54,10 +57,23 @@ RENAMES: dict[str, str] = {
     "output_dir": "output.dir",
 }
 
-# Legacy keys with nothing to map to: why, and what to do instead.
+# Legacy keys with nothing to map to: what personaforge does instead. Most tuned the original's own machinery
+# (a pre-tokenized cache, data loader workers, HF Trainer strategy strings); every one of its configs has them.
+_NO_WORKERS = ("personaforge tokenizes every record before training starts and builds batches in the training"
+               " process, so there is nothing for loader workers to fetch")
+_NO_CACHE = ("personaforge tokenizes the records at the start of every run (seconds) and keeps no token cache, so"
+             " an edited data file can never train on stale tokens; data.json records each file's hash")
 IGNORED: dict[str, str] = {
     "report_to": "personaforge always writes TensorBoard logs to RUN/logs",
     "logging_dir": "personaforge always writes TensorBoard logs to RUN/logs",
+    "tokenized_path": _NO_CACHE,
+    "use_tokenized": _NO_CACHE,
+    "data_format": "personaforge reads each record's own fields (prompt/completion, or messages) and needs no"
+                   " format name (data.format: auto)",
+    "logging_strategy": "personaforge logs the loss every train.logging_steps steps (logging_steps maps there) to"
+                        " RUN/logs (TensorBoard)",
+    "dataloader_num_workers": _NO_WORKERS,
+    "dataloader_prefetch_factor": _NO_WORKERS,
 }
 
 # Keys whose meaning depends on a partner key; each group is mapped once, where its first key appears.
@@ -67,7 +83,7 @@ GROUPS: dict[str, str] = {
     "dataset_path": "dataset", "dataset_pattern": "dataset",
 }
 
-SPECIAL: frozenset[str] = frozenset({"max_steps", "cuda_visible_devices"})
+SPECIAL: frozenset[str] = frozenset({"max_steps", "cuda_visible_devices", "data_source", "evaluation_strategy"})
 LEGACY_KEYS: frozenset[str] = frozenset(RENAMES) | frozenset(IGNORED) | frozenset(GROUPS) | SPECIAL
 
 # Keys whose personaforge default differs from what an original config probably assumed; an unset one is
@@ -76,6 +92,7 @@ CORE_KEYS: tuple[str, ...] = ("train.epochs", "train.batch_size", "train.grad_ac
                               "lora.alpha", "lora.dropout", "data.max_length")
 
 GLOB_CHARS = set("*?[")
+EVAL_FOLDER = "eval"  # the original's eval set: data/eval/eval.jsonl beside data/batch_*.jsonl
 
 
 def is_legacy_config(data: dict) -> bool:
@@ -171,6 +188,26 @@ def _cuda_visible_devices(mapping: _Mapping, key: str) -> None:
                          f"(CUDA_VISIBLE_DEVICES={devices} persona train ...)")
 
 
+def _data_source(mapping: _Mapping, key: str) -> None:
+    """The original's `data_source: {type: local}`; it could only read local files, and so does personaforge."""
+    value = mapping.data[key]
+    kind = value.get("type", "local") if isinstance(value, dict) else value
+    if kind != "local":
+        raise PersonaForgeError(f"{mapping.where(key)}: data_source type {kind!r}: personaforge reads local .jsonl files"
+                                " only; download the data and give its folder as dataset_path (with data_source:"
+                                " {type: local}, or without data_source)")
+    mapping.notes.append("data_source (type: local) is ignored: personaforge reads the local files dataset_path names")
+
+
+def _evaluation_strategy(mapping: _Mapping, key: str) -> None:
+    value = str(mapping.data[key]).lower()
+    note = (f"{key} is ignored: personaforge computes the validation loss every train.eval_every steps"
+            " (eval_steps maps there; 0 = once per epoch)")
+    if value == "no":
+        note += "; to skip validation, set data.validation_fraction=0"
+    mapping.notes.append(note)
+
+
 def _exclusive(mapping: _Mapping, key: str, target: str, choices: dict[str, tuple[str, str]],
                fallback: tuple[str, str], conflict: str) -> None:
     """Two original flags that select one value of ours (bf16/fp16, load_in_4bit/load_in_8bit)."""
@@ -209,45 +246,72 @@ def _dataset(mapping: _Mapping, key: str) -> None:
         mapping.put("dataset_path", "data.path", folder)
         mapping.notes.append("dataset_path → data.path")
         return
-    path, why = _dataset_from_pattern(mapping, folder or ".", pattern)
-    mapping.put(key, "data.path", path)
     source = "dataset_path + dataset_pattern" if folder is not None else "dataset_pattern"
-    mapping.notes.append(f"{source} '{pattern}' → data.path: {path} ({why})")
-
-
-def _dataset_from_pattern(mapping: _Mapping, folder: str, pattern: str) -> tuple[str, str]:
-    """The original globbed jsonl files inside dataset_path; we take one .jsonl file or a train/eval folder."""
-    base = Path(folder)
-    if not GLOB_CHARS & set(pattern):
-        return (base / pattern).as_posix(), "the file it names"
-    try:
-        matches = sorted(p for p in base.glob(pattern) if p.is_file())
-    except (ValueError, OSError, NotImplementedError) as exc:  # e.g. an absolute pattern
-        raise PersonaForgeError(f"{mapping.where('dataset_pattern')}: dataset_pattern '{pattern}' "
-                                f"cannot be used ({exc}); give a glob like '*.jsonl'") from None
-    if len(matches) == 1:
-        return matches[0].as_posix(), "the one file it matches"
+    base = Path(folder or ".")
+    matches = _pattern_matches(mapping, base, pattern)
     train = next((p for p in matches if p.name == "train.jsonl"), None)
-    if train is not None:
+    if train is not None:  # a personaforge dataset folder
         names = ", ".join(p.relative_to(base).as_posix() for p in matches)
         unread = [p.relative_to(base).as_posix() for p in matches
                   if p.parent != train.parent or p.name not in ("train.jsonl", "eval.jsonl")]
         why = f"it matches {names}; personaforge reads train.jsonl and eval.jsonl from that folder"
-        return train.parent.as_posix(), why + (f"; not read: {', '.join(unread)}" if unread else "")
-    if matches:
-        shown = ", ".join(p.name for p in matches[:4]) + (", ..." if len(matches) > 4 else "")
-        raise PersonaForgeError(
-            f"{mapping.where('dataset_pattern')}: dataset_pattern '{pattern}' matches {len(matches)} files in "
-            f"{base.as_posix()} ({shown}); personaforge reads one .jsonl file or a folder with train.jsonl and "
-            "eval.jsonl: merge them, or make the pattern match one file")
-    # Nothing to look at yet (the dataset may be built later): the folder is the likeliest intent, and the
-    # dataset check before training says exactly what is missing.
-    return base.as_posix(), "nothing matches there yet; personaforge reads train.jsonl and eval.jsonl from the folder"
+        path = train.parent.as_posix()
+        mapping.put(key, "data.path", path)
+        mapping.notes.append(f"{source} '{pattern}' → data.path: {path} ({why}"
+                             + (f"; not read: {', '.join(unread)})" if unread else ")"))
+        return
+    if not GLOB_CHARS & set(pattern) or len(matches) == 1:
+        path = (base / pattern).as_posix() if not GLOB_CHARS & set(pattern) else matches[0].as_posix()
+        why = "the file it names" if not GLOB_CHARS & set(pattern) else "the one file it matches"
+        mapping.put(key, "data.path", path)
+        mapping.notes.append(f"{source} '{pattern}' → data.path: {path} ({why})")
+    elif matches:
+        # The original's standard layout: batch_1.jsonl ... batch_N.jsonl, all of them the training set.
+        mapping.put(key, "data.path", base.as_posix())
+        mapping.put("dataset_pattern", "data.pattern", pattern)
+        shown = ", ".join(p.relative_to(base).as_posix() for p in matches[:6]) + (", ..." if len(matches) > 6 else "")
+        mapping.notes.append(f"{source} '{pattern}' → data.path: {base.as_posix()}, data.pattern: '{pattern}' (the"
+                             f" training set: {len(matches)} files read in this order, {shown}; errors name file:line)")
+    else:
+        # Nothing to look at yet (the dataset may be built later): the folder is the likeliest intent, and the
+        # dataset check before training says exactly what is missing.
+        mapping.put(key, "data.path", base.as_posix())
+        mapping.notes.append(f"{source} '{pattern}' → data.path: {base.as_posix()} (nothing matches there yet;"
+                             " personaforge reads train.jsonl and eval.jsonl from the folder)")
+        return
+    _eval_folder(mapping, base)
+
+
+def _pattern_matches(mapping: _Mapping, base: Path, pattern: str) -> list[Path]:
+    if not GLOB_CHARS & set(pattern):
+        return []
+    try:
+        return sorted(p for p in base.glob(pattern) if p.is_file() and base / EVAL_FOLDER not in p.parents)
+    except (ValueError, OSError, NotImplementedError) as exc:  # e.g. an absolute pattern
+        raise PersonaForgeError(f"{mapping.where('dataset_pattern')}: dataset_pattern '{pattern}' "
+                                f"cannot be used ({exc}); give a glob like '*.jsonl'") from None
+
+
+def _eval_folder(mapping: _Mapping, base: Path) -> None:
+    """The original kept its eval set in eval/ beside the training files, where its eval configs point."""
+    folder = base / EVAL_FOLDER
+    if folder.is_dir():
+        mapping.put("dataset_path", "data.eval_path", folder.as_posix())
+        mapping.notes.append(f"{folder.as_posix()} → data.eval_path (the eval set, where the original's eval configs"
+                             " point; persona eval scores it)")
+        return
+    mapping.notes.append(
+        f"no eval set: {folder.as_posix()} does not exist. The original split 10% of the records off with seed 42;"
+        f" personaforge holds out data.validation_fraction ({_default('data.validation_fraction')}) of the training"
+        " records, chosen with train.seed, for the validation loss only, and persona eval needs an eval set: put"
+        f" the original's eval/eval.jsonl in {folder.as_posix()}, or set data.eval_path")
 
 
 HANDLERS: dict[str, Callable[[_Mapping, str], None]] = {
     "max_steps": _max_steps,
     "cuda_visible_devices": _cuda_visible_devices,
+    "data_source": _data_source,
+    "evaluation_strategy": _evaluation_strategy,
     "dtype": _dtype,
     "quantization": _quantization,
     "dataset": _dataset,
@@ -262,7 +326,15 @@ def _unknown_key_hint(key: str) -> str:
     return "remove it, or write the whole config in personaforge's sections (see configs/train/)"
 
 
+# Keys only the original's eval configs have: such a file given to persona train is an eval config.
+EVAL_CONFIG_KEYS: frozenset[str] = frozenset({"model_path", "metrics_dir", "use_gguf", "gguf_model_path"})
+
+
 def _check_keys(data: dict, doc: YamlDoc) -> None:
+    found = sorted(EVAL_CONFIG_KEYS & set(data))
+    if found and "model_name" not in data:
+        raise PersonaForgeError(f"{doc.where((found[0],))}: an eval config of the original pipeline ({', '.join(found)}),"
+                                f" not a training config; evaluate with it: persona eval --config {doc.source}")
     for key in data:
         if key not in LEGACY_KEYS:
             raise PersonaForgeError(
@@ -307,3 +379,67 @@ def map_legacy_config(data: dict, doc: YamlDoc) -> tuple[dict, list[str]]:
             HANDLERS[group](mapping, key)
     _closing_notes(mapping)
     return mapping.out, mapping.notes
+
+
+# ------------------------------------------------------------------------------------------ records
+@dataclass(frozen=True)
+class PlainRecord:
+    """What a prompt/completion record in the plain format says: its speaker, and its turns when they parse."""
+
+    persona: str
+    conversation: Conversation | None  # None when the turns before the question do not alternate
+    exact: bool  # rendering the conversation gives back the record's prompt and completion byte for byte
+
+
+def _turn_name(prompt: str) -> str | None:
+    """The speaker the prompt hands over to: '...\n\nHuman: q\n\nTilda:' → 'Tilda'."""
+    head, _, last = prompt.rstrip(" \t").rpartition("\n\n")
+    if not last.endswith(":") or not head.strip():
+        return None
+    name = last[:-1].strip()
+    if not name or len(name) > 80 or name == HUMAN or not re.search(r"\w", name):
+        return None
+    return name
+
+
+def parse_plain_record(prompt: str, completion: str | None) -> PlainRecord | None:
+    """The original pipeline's records carry no persona field: the persona is the speaker whose turn the prompt
+    ends with (``"<system>\n\nHuman: <question>\n\n<Name>:"``). None when the prompt does not end that way."""
+    name = _turn_name(prompt)
+    if name is None:
+        return None
+    blocks = prompt.rstrip(" \t").rpartition("\n\n")[0].split("\n\n")
+    system: list[str] = []
+    turns: list[list[str]] = []
+    for block in blocks:
+        speaker = next((s for s in (HUMAN, name) if block.startswith(f"{s}:")), None)
+        if speaker is not None:
+            turns.append([speaker, block[len(speaker) + 1:]])
+        elif turns:
+            turns[-1][1] += "\n\n" + block  # a turn of several paragraphs
+        else:
+            system.append(block)
+    if not turns or turns[-1][0] != HUMAN:
+        return PlainRecord(name, None, False)
+    earlier = turns[:-1]
+    if len(earlier) % 2 or any(earlier[i][0] != HUMAN or earlier[i + 1][0] != name for i in range(0, len(earlier), 2)):
+        return PlainRecord(name, None, False)
+    history = tuple(Exchange(earlier[i][1].strip(), earlier[i + 1][1].strip()) for i in range(0, len(earlier), 2))
+    answer = completion.strip() if completion is not None else None
+    conversation = Conversation("\n\n".join(system).strip(), name, history, turns[-1][1].strip(), answer)
+    exact = plain_prompt(conversation.system, name, conversation.question, history) == prompt and (
+        completion is None or plain_completion(completion) == completion)
+    return PlainRecord(name, conversation, exact)
+
+
+def record_conversation(record: dict) -> Conversation | None:
+    """A record's structured form: from its messages, else from its plain prompt (the original's records)."""
+    conversation = conversation_from_record(record)
+    if conversation is not None or not isinstance(record.get("prompt"), str):
+        return conversation
+    parsed = parse_plain_record(record["prompt"], record.get("completion"))
+    if parsed is None or parsed.conversation is None:
+        return None
+    if record.get("persona") and record["persona"] != parsed.persona:
+        return None  # the record says another persona than its prompt's last turn: trust neither
+    return parsed.conversation

@@ -26,9 +26,10 @@ class PipelineResult:
 def ensure_dataset(cfg: TrainConfig, data_config: Path | None, log) -> None:
     """Build the dataset the config trains on when it is not there yet."""
     from personaforge.dataset.build import build_dataset
+    from personaforge.train.data import dataset_present
 
     path = Path(cfg.data.path)
-    if (path / "train.jsonl").exists() or path.is_file():
+    if dataset_present(cfg.data):
         return
     source = data_config or (DEFAULT_DATA_CONFIG if DEFAULT_DATA_CONFIG.exists() else None)
     if source is None:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from personaforge.errors import PersonaForgeError
 from personaforge.personas import normalize_label, slugify
-from personaforge.prompting import conversation_from_record
 
 PERSONAS_FILE = "personas.json"
 
@@ -52,9 +51,12 @@ def personas_from_dataset(names: list[str], records: list[dict], card_file: Path
                     cards[str(entry["name"])] = entry
         except (OSError, ValueError):
             cards = {}
+    from personaforge.legacy import record_conversation
+
     systems: dict[str, str] = {}
     for record in records:
-        conversation = conversation_from_record(record)
+        # Built records carry messages; the original pipeline's carry the system prompt in their plain prompt.
+        conversation = record_conversation(record)
         if conversation is not None:
             systems.setdefault(conversation.name, conversation.system)
     result = []

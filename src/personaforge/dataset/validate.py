@@ -149,7 +149,7 @@ def record_files(path: Path, what: str) -> list[Path]:
                                     " folder of them")
         return files
     if not path.exists():
-        raise PersonaForgeError(f"{what} {display_path(path)}: not found; give a .jsonl file or a folder of them")
+        raise PersonaForgeError(f"{what} {display_path(path)}: file not found; give a .jsonl file or a folder of them")
     return [path]
 
 

@@ -6,6 +6,9 @@
     probes = generate(same questions, every other persona)
     metrics = score + intervals + attribution + blending
     write RUN/eval/<split>[-baseline]/{metrics.json, predictions.jsonl, report.md}
+
+`persona eval --config EVAL.yaml` (the original pipeline's eval configs, evaluate/eval_config.py) runs the same
+core, `score_answers`, on a model folder, a hub id or a GGUF file.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import json
 import random
 import shutil
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,9 +26,10 @@ from personaforge.config import TrainConfig, override_eval_settings
 from personaforge.errors import PersonaForgeError
 from personaforge.fileio import atomic_write_text, dumps_json, dumps_jsonl, replace_dir
 from personaforge.generate import GenerationSettings, generate
-from personaforge.prompting import Conversation, PromptFormat, conversation_from_record
+from personaforge.legacy import record_conversation
+from personaforge.prompting import Conversation, PromptFormat
 from personaforge.train import PROMPT_FORMAT_FILE
-from personaforge.train.data import load_dataset_dir
+from personaforge.train.data import DatasetFiles, load_dataset_dir
 from personaforge.train.run import Run
 
 SPLITS = ("eval", "train")
@@ -84,22 +88,38 @@ def check_same_data(run: Run, cfg: TrainConfig, dataset) -> None:
                                 " or train a new run")
 
 
-def _conversations(records: list[dict]) -> list[Conversation]:
+def unnamed_persona_problem(records: list[dict], where: Callable[[dict], str]) -> None:
+    """A record whose persona nobody can tell (no persona field, no '<Name>:' turn at its prompt's end) is named."""
+    for record in records:
+        if not record.get("persona"):
+            raise PersonaForgeError(
+                f"{where(record)}: no persona: the record has no 'persona' field and its prompt does not end with"
+                " the persona's turn ('...\\n\\nName:', as the original pipeline's records do); add one or the"
+                " other")
+
+
+def conversations_of(records: list[dict], where: Callable[[dict], str] = lambda r: f"eval record {r.get('id')}"
+                     ) -> list[Conversation]:
+    """Each record's turns: from its messages, or parsed from its plain prompt (the original pipeline's records)."""
     conversations = []
     for record in records:
-        conversation = conversation_from_record(record)
+        conversation = record_conversation(record)
         if conversation is None or conversation.answer is None:
-            raise PersonaForgeError(f"eval record {record.get('id')} has no 'messages' with an answer; rebuild the"
-                                    " dataset with persona data build")
+            if "messages" in record:
+                raise PersonaForgeError(f"{where(record)}: the record has no 'messages' with an answer; rebuild the"
+                                        " dataset with persona data build")
+            raise PersonaForgeError(f"{where(record)}: the prompt's turns do not parse (a system prompt, then"
+                                    " alternating 'Human:' and '<Name>:' turns, ending with '\\n\\n<Name>:'); fix the"
+                                    " record or give it 'messages'")
         conversations.append(conversation)
     return conversations
 
 
-def _systems(records: list[dict]) -> dict[str, str]:
-    """Each persona's system prompt as the run trained with it."""
+def systems_of(records: list[dict]) -> dict[str, str]:
+    """Each persona's system prompt as its records carry it (the first record of each persona)."""
     systems: dict[str, str] = {}
     for record in records:
-        conversation = conversation_from_record(record)
+        conversation = record_conversation(record)
         if conversation is not None:
             systems.setdefault(conversation.name, conversation.system)
     return systems
@@ -126,11 +146,6 @@ def load_for_eval(run: Run, cfg: TrainConfig, baseline: bool, log):
 
 def evaluate_run(run: Run, *, baseline: bool = False, split: str = "eval", max_samples: int | None = None,
                  overrides: Sequence[str] = (), allow_pickle: bool = False, log=print) -> EvalResult:
-    from personaforge.evaluate.attribution import PersonaClassifier, attribution_report, blending_index
-    from personaforge.evaluate.metrics import (DEFINITIONS, MEAN_METRICS, aggregate, confidence_intervals,
-                                               real_answer_level, score_samples)
-    from personaforge.evaluate.stats import bootstrap_ci
-
     if split not in SPLITS:
         raise PersonaForgeError(f"--split {split}: use one of {', '.join(SPLITS)}")
     check_run(run, baseline)
@@ -143,7 +158,11 @@ def evaluate_run(run: Run, *, baseline: bool = False, split: str = "eval", max_s
     dataset = load_dataset_dir(cfg.data)
     records = dataset.eval if split == "eval" else dataset.train
     if not records:
-        raise PersonaForgeError(f"{cfg.data.path} has no {split} records to evaluate")
+        hint = ("; the run was trained without an eval set (no data.eval_path, no eval.jsonl in its dataset"
+                " folder): evaluate it on eval records with an eval config (model_path: the run folder, dataset_path:"
+                " a .jsonl file or folder) and persona eval --config EVAL.yaml" if split == "eval" else "")
+        raise PersonaForgeError(f"{cfg.data.path} has no {split} records to evaluate{hint}")
+    unnamed_persona_problem(records, dataset.where)
     trained = set(run.read_json("data.json").get("personas") or dataset.personas)
     unseen = sorted({str(r.get("persona")) for r in records} - trained)
     if unseen:
@@ -152,27 +171,69 @@ def evaluate_run(run: Run, *, baseline: bool = False, split: str = "eval", max_s
     check_same_data(run, cfg, dataset)
     limit = max_samples if max_samples is not None else cfg.eval.max_samples
     records = stratified_subset(records, limit or 0, cfg.eval.seed)
-    conversations = _conversations(records)
-    systems = _systems(dataset.train + dataset.eval)
-    personas = sorted(systems)
+    conversations = conversations_of(records, dataset.where)
+    systems = systems_of(dataset.train + dataset.eval)
 
     loaded = load_for_eval(run, cfg, baseline, log)
     settings = GenerationSettings.from_eval(cfg.eval, cfg.eval.batch_size)
-    stops = fmt.stop_strings(personas) if fmt.style == "plain" else [s for s in [fmt.eos_token, "<|im_end|>"] if s]
-    prompts = [fmt.render(Conversation(c.system, c.name, c.history, c.question), loaded.tokenizer)[0]
-               for c in conversations]
+    metrics, rows, probes = score_answers(records, conversations, systems, dataset.train, fmt,
+                                          hf_answerer(loaded, fmt, settings), seed=cfg.eval.seed, log=log,
+                                          label=f"{'baseline' if baseline else 'fine-tuned'}, batch {settings.batch_size}")
+    metrics["meta"] = _meta(run, cfg, baseline, split, records, settings)
+
+    name = split + ("-baseline" if baseline else "")
+    folder = run.path / "eval" / name
+    _write(folder, metrics, rows, probes)
+    _tensorboard(run, name, metrics)
+    return EvalResult(folder, metrics)
+
+
+# A model's answers to rendered prompts: (prompts, stop strings) → answers, in order.
+Answerer = Callable[[list[str], list[str]], list[str]]
+
+
+@dataclass
+class Answering:
+    """How one model answers: the prompt renderer, the generator, and the stop strings its style needs."""
+
+    render: Callable[[Conversation], str]
+    generate: Answerer
+    chat_stops: list[str]
+
+
+def hf_answerer(loaded, fmt: PromptFormat, settings: GenerationSettings) -> Answering:
+    """A transformers model (personaforge.generate: batched, KV-cached) as an Answering."""
+    def answers(prompts: list[str], stops: list[str]) -> list[str]:
+        return generate(loaded.model, loaded.tokenizer, prompts, settings, stop_strings=stops,
+                        add_special_tokens=fmt.style == "plain")
+
+    return Answering(render=lambda c: fmt.render(c, loaded.tokenizer)[0], generate=answers,
+                     chat_stops=[s for s in [fmt.eos_token, "<|im_end|>"] if s])
+
+
+def score_answers(records: list[dict], conversations: list[Conversation], systems: dict[str, str],
+                  train_records: list[dict], fmt: PromptFormat, answering: Answering, *, seed: int,
+                  log=print, label: str = "") -> tuple[dict, list[dict], dict]:
+    """Generate the answers and the cross-persona probes, then score them: (metrics without meta, prediction
+    rows, probes). ``train_records`` train the attribution classifier and give the real-answer level."""
+    from personaforge.evaluate.attribution import PersonaClassifier, attribution_report, blending_index
+    from personaforge.evaluate.metrics import (DEFINITIONS, MEAN_METRICS, aggregate, confidence_intervals,
+                                               real_answer_level, score_samples)
+    from personaforge.evaluate.stats import bootstrap_ci
+
+    personas = sorted(systems)
+    stops = fmt.stop_strings(personas) if fmt.style == "plain" else answering.chat_stops
+    prompts = [answering.render(Conversation(c.system, c.name, c.history, c.question)) for c in conversations]
     # Cross-persona probes: every eval question also put to every other persona.
     probe_keys, probe_prompts = [], []
     for index, c in enumerate(conversations):
         for persona in personas:
             if persona != c.name:
                 probe_keys.append((index, persona))
-                probe_prompts.append(fmt.render(Conversation(systems[persona], persona, (), c.question),
-                                                loaded.tokenizer)[0])
+                probe_prompts.append(answering.render(Conversation(systems[persona], persona, (), c.question)))
     log(f"generating {len(prompts)} answers and {len(probe_prompts)} cross-persona probes"
-        f" ({'baseline' if baseline else 'fine-tuned'}, batch {settings.batch_size})")
-    outputs = generate(loaded.model, loaded.tokenizer, prompts + probe_prompts, settings, stop_strings=stops,
-                       add_special_tokens=fmt.style == "plain")
+        + (f" ({label})" if label else ""))
+    outputs = answering.generate(prompts + probe_prompts, stops)
     predictions, probe_answers = outputs[: len(prompts)], outputs[len(prompts):]
     references = [c.answer.strip() for c in conversations]
 
@@ -180,9 +241,8 @@ def evaluate_run(run: Run, *, baseline: bool = False, split: str = "eval", max_s
     metrics = aggregate(predictions, references, per_sample)
     metrics["ci"] = {k: list(v) for k, v in confidence_intervals(predictions, references, per_sample).items()}
 
-    classifier = PersonaClassifier(seed=cfg.eval.seed).fit(
-        [_answer_text(r) for r in dataset.train],
-        [str(r["persona"]) for r in dataset.train])
+    classifier = PersonaClassifier(seed=seed).fit(
+        [_answer_text(r) for r in train_records], [str(r["persona"]) for r in train_records])
     truth = [c.name for c in conversations]
     attribution = attribution_report(classifier, predictions, truth, labels=personas)
     # Per sample 1 when the classifier names the asked persona, else 0: the leaderboard ranks and tests it
@@ -200,22 +260,17 @@ def evaluate_run(run: Run, *, baseline: bool = False, split: str = "eval", max_s
         blend = {"blending_index": None, "note": str(exc)}
     attribution.update({"blending_index": blend["blending_index"], "blending": blend})
     metrics["attribution"] = attribution
-    real = [(str(r["persona"]), _answer_text(r)) for r in dataset.train if r.get("type") == "extracted"]
+    # Only records marked as the person's own words count (the original pipeline's records carry no type).
+    real = [(str(r["persona"]), _answer_text(r)) for r in train_records if r.get("type") == "extracted"]
     metrics["real_answer_level"] = {
         key: {"value": sum(values) / len(values), "ci": list(bootstrap_ci(values)), "samples": len(values)}
-        for key, values in real_answer_level(references, truth, real, seed=cfg.eval.seed).items() if values}
+        for key, values in real_answer_level(references, truth, real, seed=seed).items() if values}
     metrics["per_persona"] = _per_persona(truth, per_sample, MEAN_METRICS)
     metrics["definitions"] = DEFINITIONS
-    metrics["meta"] = _meta(run, cfg, baseline, split, records, settings)
-
-    name = split + ("-baseline" if baseline else "")
-    folder = run.path / "eval" / name
     rows = [{"id": r.get("id"), "persona": c.name, "question": c.question, "prompt": p, "expected": ref,
              "prediction": pred, "scores": s}
             for r, c, p, ref, pred, s in zip(records, conversations, prompts, references, predictions, per_sample)]
-    _write(folder, metrics, rows, probes)
-    _tensorboard(run, name, metrics)
-    return EvalResult(folder, metrics)
+    return metrics, rows, probes
 
 
 def _answer_text(record: dict) -> str:

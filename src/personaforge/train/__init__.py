@@ -112,6 +112,37 @@ def preflight(cfg: TrainConfig, dataset: DatasetFiles) -> Plan:
                 validation_stats, memory, notes, precision)
 
 
+def check(cfg: TrainConfig) -> list[str]:
+    """`persona train --check`: every preflight check (config, data, model source, tokenization, LoRA targets,
+    memory) without creating anything; returns what a run would do, one line each, notes first."""
+    dataset = load_dataset_dir(cfg.data)
+    plan = preflight(cfg, dataset)
+    lines = [f"note: {note}" for note in [*plan.notes, *eval_set_note(cfg, dataset, plan)]]
+    files = list(dataset.files)
+    shown = ", ".join(files[:4]) + (f", ... ({len(files)} files)" if len(files) > 4 else "")
+    lines.append(f"data: {len(dataset.train)} train / {len(dataset.eval)} eval records from {shown}")
+    lines.append(f"personas: {', '.join(dataset.personas) or 'none named (records without a persona)'}")
+    stats = plan.train_stats
+    lines.append(f"samples: {stats.kept} train ({stats.tokens} tokens, {stats.dropped} dropped), "
+                 f"{plan.validation_stats.kept} validation; prompt style {plan.prompt_format.style}; "
+                 f"max_length {cfg.data.max_length}")
+    lines.append(f"model: {plan.source.name} ({plan.source.kind}) on {plan.device.type}, "
+                 f"{str(plan.dtype).removeprefix('torch.')}, quantization {cfg.model.quantization}")
+    if plan.memory is not None:
+        lines.append(f"memory: {plan.memory.describe()}")
+    return lines
+
+
+def eval_set_note(cfg: TrainConfig, dataset: DatasetFiles, plan: Plan) -> list[str]:
+    """Without an eval set, what is held out and how (the original pipeline split 10% off with seed 42)."""
+    if dataset.eval:
+        return []
+    return [f"no eval set (data.eval_path, or eval.jsonl in a dataset folder), so persona eval will have nothing to"
+            f" score; {plan.validation_stats.samples} of {len(dataset.train)} training records (data.validation_fraction"
+            f" {cfg.data.validation_fraction}, chosen with train.seed {cfg.train.seed}) are held out for the"
+            " validation loss only"]
+
+
 def _model_config(cfg: TrainConfig, source):
     """The model's config without its weights (None for GGUF files, whose config lives inside the file)."""
     from transformers import AutoConfig
@@ -227,7 +258,7 @@ def _shared_run(create) -> Run:
 def train(cfg: TrainConfig, config_name: str, log=print) -> Run:
     dataset = load_dataset_dir(cfg.data)
     plan = preflight(cfg, dataset)
-    for note in plan.notes:
+    for note in [*plan.notes, *eval_set_note(cfg, dataset, plan)]:
         log(f"note: {note}")
     run = _shared_run(lambda: Run.create(Path(cfg.output.dir), cfg.output.name or config_name,
                                          cfg.model_dump(mode="json")))
