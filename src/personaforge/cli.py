@@ -576,7 +576,10 @@ def _usage_error(exc: Exception) -> int:
 def main() -> None:
     # Native code runs in this process too (torch's kernels, chosen by CPU features): if it crashes, the stack
     # of the Python call that reached it is printed instead of a bare "Segmentation fault".
-    faulthandler.enable()
+    try:
+        faulthandler.enable()
+    except (ValueError, OSError, AttributeError):  # stderr is no real file (called in-process, output captured)
+        pass
     try:
         code = app(standalone_mode=False)
     except PersonaForgeError as exc:
