@@ -83,7 +83,7 @@ def test_env_records_both_flags_off_by_default(tiny_model):
     from personaforge.train import _env
 
     cfg = TrainConfig.model_validate({"model": {"name": str(tiny_model)}, "data": {"path": "d"}})
-    plan = SimpleNamespace(device=torch.device("cpu"), dtype=torch.float32,
+    plan = SimpleNamespace(device=torch.device("cpu"), dtype=torch.float32, precision=None,
                            source=models.ModelSource("local", str(tiny_model), str(tiny_model), None))
     env = _env(plan, cfg)
     assert env["allow_pickle"] is False and env["trust_remote_code"] is False
