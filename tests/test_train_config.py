@@ -127,6 +127,8 @@ ORIGINAL_NOTES = [
     "(data.prompt_style=auto uses an instruct model's chat template)",
     "the original padded every sample to max_length; personaforge packs samples without padding "
     "(train.packing: true), so max_length only caps each sample",
+    "the original's train configs set no evaluation: persona eval decodes greedily with repetition_penalty 1.2 on "
+    "the answer's tokens, up to 160 new tokens (eval.KEY=VALUE changes them)",
 ]
 
 

@@ -165,8 +165,9 @@ class EvalSection(Section):
     temperature: float = Field(0.0, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
     repetition_penalty: float = Field(
-        1.0, ge=1.0, description="> 1 makes repeating earlier tokens less likely (HF generate's repetition_penalty;"
-        " Ollama's repeat_penalty); small greedy models otherwise loop on one sentence")
+        1.2, ge=1.0, description="> 1 makes repeating earlier tokens less likely (HF generate's repetition_penalty;"
+        " Ollama's repeat_penalty). Greedy answers without it looped on one sentence on both embedded models, so"
+        " 1.2 is the default (README, Evaluation); 1.0 turns it off")
     repetition_penalty_scope: Literal["answer", "prompt_and_answer"] = Field(
         "answer", description="which tokens the penalty counts: the answer's own (default), or also the prompt's"
         " (HF's default). Counting the prompt pushes answers away from the question's and the context's words")

@@ -350,6 +350,10 @@ def _closing_notes(mapping: _Mapping) -> None:
                          "(data.prompt_style=auto uses an instruct model's chat template)")
     mapping.notes.append("the original padded every sample to max_length; personaforge packs samples without "
                          "padding (train.packing: true), so max_length only caps each sample")
+    # None of the original's train configs has evaluation settings: say which ones persona eval will use.
+    mapping.notes.append(f"the original's train configs set no evaluation: persona eval decodes greedily with"
+                         f" repetition_penalty {_default('eval.repetition_penalty'):g} on the answer's tokens, up to"
+                         f" {_default('eval.max_new_tokens')} new tokens (eval.KEY=VALUE changes them)")
     unset = [target for target in CORE_KEYS if target not in mapping.set_by]
     if unset:
         shown = ", ".join(f"{target}: {_default(target)}" for target in unset)

@@ -68,7 +68,7 @@ def test_chat_run_gets_one_chatml_modelfile_per_persona_from_the_newest_gguf(cha
     assert ada["template"].startswith("{{- if .System }}<|im_start|>system")
     assert ada["stop"] == ["<|im_start|>", "<|im_end|>"]
     assert ada["temperature"] == "0.7" and ada["top_p"] == "0.9" and ada["num_predict"] == "24"
-    assert ada["repeat_penalty"] == "1"
+    assert ada["repeat_penalty"] == "1.2"  # eval.repetition_penalty's default
     assert "Ada Bell" in ada["system"]
     _reproduces_training_prompts(chat_exported)
 

@@ -125,7 +125,7 @@ def _notes(cfg: OriginalEvalConfig, given: dict) -> list[str]:
         unused = [k for k in ("temperature", "top_p") if k in given]
         notes.append("do_sample: false → greedy answers" + (f" ({' and '.join(unused)} not used)" if unused else "")
                      + f"; an answer ends where ending is likelier than going on (end_rule: {cfg.end_rule})")
-    if "repetition_penalty" not in given:
+    if "repetition_penalty" not in given and cfg.repetition_penalty != 1.0:
         notes.append(f"repetition_penalty: {cfg.repetition_penalty:g} on the answer's own tokens (personaforge's"
                      " default; the original's eval used none: repetition_penalty=1.0 reproduces that)")
     if cfg.use_gguf:
