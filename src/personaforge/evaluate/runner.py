@@ -29,7 +29,7 @@ from personaforge.generate import GenerationSettings, generate
 from personaforge.legacy import record_conversation
 from personaforge.prompting import Conversation, PromptFormat
 from personaforge.train import PROMPT_FORMAT_FILE
-from personaforge.train.data import DatasetFiles, load_dataset_dir
+from personaforge.train.data import load_dataset_dir
 from personaforge.train.run import Run
 
 SPLITS = ("eval", "train")
