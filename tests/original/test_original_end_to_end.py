@@ -72,9 +72,10 @@ def test_persona_eval_scores_prompt_completion_records_with_attribution_and_prob
 
 def test_an_eval_config_evaluates_the_run_with_its_sampling_settings(trained):
     root, run = trained
-    result = run_persona("eval", "--config", EVAL_CONFIG, f"model_path={run}", "max_new_tokens=8", "max_samples=3",
-                         cwd=root)
+    # as it is: its model_path ./outputs/llama31_8b_instruct/merged is the newest run under its train output_dir
+    result = run_persona("eval", "--config", EVAL_CONFIG, "max_new_tokens=8", "max_samples=3", cwd=root)
     assert result.returncode == 0, result.stderr
+    assert f"this is the newest finished run there, {run.name}" in result.stderr
     folder = root / "outputs/metrics/llama31_8b_instruct"
     assert result.stdout.splitlines()[-1] == "eval: outputs/metrics/llama31_8b_instruct"
     assert sorted(p.name for p in folder.iterdir()) == ["metrics.json", "predictions.jsonl", "probes.json", "report.md"]

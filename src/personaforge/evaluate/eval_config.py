@@ -29,7 +29,7 @@ from personaforge.generate import GenerationSettings
 from personaforge.prompting import PromptFormat
 from personaforge.train import PROMPT_FORMAT_FILE
 from personaforge.train.data import jsonl_files, read_record_files
-from personaforge.train.run import Run
+from personaforge.train.run import LATEST, Run
 from personaforge.yamlio import load_yaml
 
 
@@ -179,24 +179,33 @@ def resolve_target(cfg: OriginalEvalConfig) -> Target:
                                     f" {model_path} --local-dir DIR) and set model_path: DIR/{cfg.model_subfolder}")
         model_path = str(Path(model_path) / cfg.model_subfolder)
     run = None
+    notes: list[str] = []
     local = Path(model_path).expanduser() if model_path else None
     if local is not None and _is_run(local):
         run = Run(local.resolve())  # a run folder: its merged model, else base + adapter
     elif local is not None and local.name == "merged" and _is_run(local.parent):
         run = Run(local.parent.resolve())
+    elif local is not None and not local.exists() and local.name == "merged" and _is_run(local.parent / LATEST):
+        # The original merged into <output_dir>/merged; personaforge keeps each run in <output_dir>/<run>/.
+        run = Run((local.parent / LATEST).resolve())
+        notes.append(f"model_path {model_path}: personaforge keeps runs in {display_path(local.parent)}/<run>/, so"
+                     f" this is the newest finished run there, {run.name} (its merged/ model, else base + adapter)")
     if cfg.use_gguf:
         gguf = Path(cfg.gguf_model_path).expanduser()
         if not gguf.is_file():
-            raise PersonaForgeError(f"gguf_model_path: {cfg.gguf_model_path} not found; give the .gguf file to evaluate")
+            exported = sorted((run.path / "export").glob("*.gguf")) if run is not None else []
+            hint = (f" (persona export gguf wrote {display_path(exported[-1])}: set gguf_model_path to it)" if exported
+                    else "; give the .gguf file to evaluate (persona export gguf RUN writes RUN/export/*.gguf)")
+            raise PersonaForgeError(f"gguf_model_path: {cfg.gguf_model_path} not found{hint}")
         if run is None and gguf.parent.name == "export" and _is_run(gguf.parent.parent):
             run = Run(gguf.parent.parent.resolve())  # persona export gguf writes RUN/export/
         fmt_file = run.path / PROMPT_FORMAT_FILE if run else None
         if fmt_file is None and local is not None and (local / PROMPT_FORMAT_FILE).is_file():
             fmt_file = local / PROMPT_FORMAT_FILE  # a merged/ folder copied out of its run
-        return Target(gguf.name, run=run, gguf=gguf, fmt_file=fmt_file)
+        return Target(gguf.name, run=run, gguf=gguf, fmt_file=fmt_file, notes=notes)
     if run is not None:
         run.require_finished("evaluated")
-        return Target(run.train_config().model.name, run=run, fmt_file=run.path / PROMPT_FORMAT_FILE)
+        return Target(run.train_config().model.name, run=run, fmt_file=run.path / PROMPT_FORMAT_FILE, notes=notes)
     from personaforge import models
 
     source = models.resolve_source(model_path)  # a user error here (no config.json, not a hub id) names model_path
