@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from personaforge.transcripts.colon import find_labels
 from personaforge.transcripts import descript, rev
+from personaforge.transcripts.labelled import find_timed_labels
 from personaforge.transcripts.otter import parse_label
 from personaforge.transcripts.subtitles import TIMING
 from personaforge.transcripts.whisper import looks_like_whisper
@@ -45,8 +46,8 @@ def layout_votes(lines: list[str], known_speakers: set[str] | None = None) -> di
     return {
         "tab": sum(1 for line in lines if _TAB_LABEL.match(line) or (line.startswith("\t") and line.strip())),
         "otter": sum(1 for line in lines if parse_label(line)),
-        "rev": len(rev.find_labels(lines)),
-        "descript": len(descript.find_labels(lines)),
+        "rev": len(find_timed_labels(lines, rev.PATTERNS)),
+        "descript": len(find_timed_labels(lines, descript.PATTERNS)),
         "colon": len(find_labels(lines, known_speakers)[0]),
     }
 

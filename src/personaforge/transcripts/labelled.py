@@ -53,6 +53,23 @@ def match_timed_label(line: str, patterns: tuple[re.Pattern[str], ...]) -> re.Ma
     return None
 
 
+# A timecode inside a Rev or Descript label: MM:SS or HH:MM:SS, optional fraction.
+TIMECODE = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?"
+
+
+def parse_timed(text: str, source: str, patterns: tuple[re.Pattern[str], ...]) -> tuple[list[Turn], list[str]]:
+    """Turns of a format whose labels carry a timecode in a fixed place (Rev, Descript, Trint). The timecode makes
+    a label unmistakable: no repetition needed, except for lower-case names with text on the same line."""
+    lines = text.splitlines()
+    check_label_times(lines, source, patterns)
+    return build_turns(lines, find_timed_labels(lines, patterns), source)
+
+
+def find_timed_labels(lines: list[str], patterns: tuple[re.Pattern[str], ...]) -> dict[int, Label]:
+    labels = {index: label for index, line in enumerate(lines) if (label := timed_label(line, patterns))}
+    return drop_lowercase_one_offs(labels)
+
+
 def timed_label(line: str, patterns: tuple[re.Pattern[str], ...]) -> Label | None:
     match = match_timed_label(line, patterns)
     start = parse_time(match.group("time")) if match else None
