@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from personaforge import __version__
+from personaforge.cli_arena import register as register_arena
 from personaforge.cli_chat import register as register_chat
 from personaforge.cli_console import make_console
 from personaforge.cli_export import export_app
@@ -36,6 +37,7 @@ app.add_typer(export_app, name="export")
 register_chat(app)
 register_push(app)
 register_studio(app, data_app)
+register_arena(app)
 
 console = make_console()
 err_console = make_console(stderr=True)
@@ -455,7 +457,7 @@ def leaderboard_command(
     renderers = {"md": "to_markdown", "csv": "to_csv", "json": "to_json", "html": "to_html"}
     if fmt.lower() not in renderers:
         raise PersonaForgeError(f"--format {fmt}: use one of {', '.join(renderers)}")
-    board = build_leaderboard(collect(runs), metric=metric)
+    board = build_leaderboard(collect(runs), metric=metric, runs_dir=runs)
     if out is not None:
         board.write_all(out)
     print(getattr(board, renderers[fmt.lower()])())
@@ -466,7 +468,7 @@ def leaderboard_command(
 def _print_leaderboard(runs_dir: Path, out: Path) -> None:
     from personaforge.leaderboard import build_leaderboard, collect
 
-    board = build_leaderboard(collect(runs_dir))
+    board = build_leaderboard(collect(runs_dir), runs_dir=runs_dir)
     board.write_all(out)
     print(board.to_markdown())
     print(f"report: {display_path(out / 'report.html')}")

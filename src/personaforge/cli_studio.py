@@ -12,6 +12,8 @@ from personaforge.errors import PersonaForgeError
 
 CONFIG_HELP = "Data config YAML: the dataset is its `out`, decisions go to its review file."
 DATA_HELP = "A built dataset folder instead of a config (decisions: DIR.review.jsonl beside it)."
+RUNS_HELP = ("Runs folder for the arena tab (default: outputs/runs when it has evaluated runs); alone, without a"
+             " CONFIG or --data, the studio is only the arena.")
 REVIEW_HELP = "The review file (default: data.review_file, else <out>.review.jsonl beside the dataset)."
 
 
@@ -34,29 +36,38 @@ def studio_command(
     host: Annotated[str, typer.Option(help="Address to listen on. Anything but loopback requires the printed token.")]
     = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 8765,
+    runs: Annotated[Optional[Path], typer.Option("--runs", help=RUNS_HELP)] = None,
 ) -> None:
-    """Review every record in a local web app: accept, edit, reject, flag; every later build applies the decisions."""
+    """Review every record in a local web app: accept, edit, reject, flag; every later build applies the decisions.
+    The arena tab (/arena) compares evaluated runs and the real answers blind."""
     from personaforge.fileio import display_path
     from personaforge.studio.security import Security
     from personaforge.studio.state import Studio
 
-    dataset, review = _locate(config, data, review_file)
-    studio = Studio.open(dataset, review)
+    from personaforge.studio.arena import open_arena
+
+    arena_only = runs is not None and config is None and data is None
+    studio = None if arena_only else Studio.open(*_locate(config, data, review_file))
+    arena = open_arena(runs, required=runs is not None)
     security = Security(host=host)
 
     from personaforge.studio.app import bind, create_app, serve, url_of
 
     sock = bind(host, port)
     url = url_of(host, sock.getsockname()[1], security)
-    app = create_app(studio, security)
+    app = create_app(studio, security, arena)
 
     def ready() -> None:
         print(f"studio on {url}", flush=True)
         lines = [f"reviewing {len(studio.records)} records of {display_path(studio.dataset)}; decisions go to"
-                 f" {display_path(studio.review_file)}", "stop with Ctrl-C"]
+                 f" {display_path(studio.review_file)}"] if studio else []
+        if arena is not None:
+            lines.append(f"arena: {url.split('?')[0]}arena compares {len(arena.pool.competitors())} competitors;"
+                         f" votes go to {display_path(arena.log.path)}")
+        lines.append("stop with Ctrl-C")
         if security.require_token:
             lines.insert(0, "not on loopback: every request needs the token in this URL (shown once)")
-        lines.extend(f"warning: {w}" for w in studio.log.warnings)
+        lines.extend(f"warning: {w}" for w in (studio.log.warnings if studio else []))
         sys.stderr.write("".join(f"{line}\n" for line in lines))
         sys.stderr.flush()
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from personaforge.arena.ratings import ARENA_CSV, ARENA_HEADER, arena_cells, arena_csv, arena_summary, load_ratings
 from personaforge.errors import PersonaForgeError
 from personaforge.evaluate.decoding import describe, effective_decoding
 from personaforge.evaluate.stats import ALPHA, paired_bootstrap  # ALPHA: the 95% of the eval intervals
@@ -407,6 +408,16 @@ class Leaderboard:
     baseline_deltas: list[BaselineDelta]
     notes: list[str]
     columns: list[str]  # the key metrics present, the ranking metric first
+    arena: Any = None  # arena.Ratings from the runs folder's votes (keyed by eval folder), when anyone voted
+    arena_root: Path | None = None
+
+    def arena_rating(self, entry: Entry) -> Any:
+        if self.arena is None:
+            return None
+        try:
+            return self.arena.get(entry.path.resolve().relative_to(self.arena_root.resolve()).as_posix())
+        except ValueError:
+            return None
 
     @property
     def all_metrics(self) -> list[str]:
@@ -544,8 +555,10 @@ def _baseline_deltas(eval_set: EvalSet, metric: str) -> list[BaselineDelta]:
     return deltas
 
 
-def build_leaderboard(entries: Sequence[Entry], metric: str = DEFAULT_METRIC) -> Leaderboard:
-    """Rank entries by ``metric`` within each eval set (same eval fingerprint and decoding) and compare them."""
+def build_leaderboard(entries: Sequence[Entry], metric: str = DEFAULT_METRIC,
+                      runs_dir: Path | None = None) -> Leaderboard:
+    """Rank entries by ``metric`` within each eval set (same eval fingerprint and decoding) and compare them; with
+    ``runs_dir``, its arena votes add each row's arena rating."""
     if not entries:
         raise PersonaForgeError("no evaluated runs; run persona eval RUN first")
     _check_metric(entries, metric)
@@ -583,7 +596,12 @@ def build_leaderboard(entries: Sequence[Entry], metric: str = DEFAULT_METRIC) ->
                         " decoded with different settings, are never ranked against each other)")
     definition = next((e.definitions[metric] for e in entries if metric in e.definitions), None)
     present = [m for m in KEY_METRICS if m != metric and any(m in e.metrics for e in entries)]
-    return Leaderboard(metric, definition, eval_sets, families, deltas, notes, [metric, *present])
+    board = Leaderboard(metric, definition, eval_sets, families, deltas, notes, [metric, *present])
+    arena = load_ratings(Path(runs_dir)) if runs_dir is not None else None
+    if arena is not None:
+        board.arena, board.arena_root = arena[0], Path(runs_dir)
+        notes.append(arena_summary(*arena))
+    return board
 
 
 # --------------------------------------------------------------------------------------- rendering
@@ -610,7 +628,7 @@ def fmt_duration(seconds: float | None) -> str:
 def table_header(board: Leaderboard) -> list[str]:
     metric, *others = board.columns
     return ["#", "run", "model", "size", "type", "tag", f"{metric} (95% CI)", *others, "attribution acc",
-            "train time", "baseline"]
+            *(ARENA_HEADER if board.arena else []), "train time", "baseline"]
 
 
 def table_cells(board: Leaderboard, row: Row) -> list[str]:
@@ -620,7 +638,8 @@ def table_cells(board: Leaderboard, row: Row) -> list[str]:
     main = fmt(row.value) + (f" {fmt_ci(row.ci)}" if row.ci else "")
     return [str(row.rank) if row.rank is not None else "—", entry.label, entry.model, entry.size or "—",
             entry.kind, entry.tag or "", main, *(fmt(entry.metrics.get(m)) for m in others),
-            fmt(_number(entry.attribution.get("accuracy"))), fmt_duration(entry.wall_s),
+            fmt(_number(entry.attribution.get("accuracy"))),
+            *(arena_cells(board.arena_rating(entry)) if board.arena else []), fmt_duration(entry.wall_s),
             "yes" if entry.baseline else ""]
 
 
@@ -684,7 +703,8 @@ def _csv(board: Leaderboard) -> str:
     for name in metrics:
         header += [name, f"{name}_ci_low", f"{name}_ci_high"]
     header += ["attribution_accuracy", "attribution_macro_f1", "reference_accuracy", "blending_index",
-               "train_wall_s", "tokens_per_s", "final_loss", "eval_loss", "baseline_delta", "path"]
+               "train_wall_s", "tokens_per_s", "final_loss", "eval_loss", "baseline_delta", "path",
+               *(ARENA_CSV if board.arena else [])]
     deltas = {(d.eval_set, d.run): d.delta for d in board.baseline_deltas}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -703,6 +723,7 @@ def _csv(board: Leaderboard) -> str:
                                                          "blending_index")]
             cells += [_blank(_number(e.train.get(k))) for k in ("wall_s", "tokens_per_s", "final_loss", "eval_loss")]
             cells += [_blank(deltas.get((eval_set.index, e.label))), display_path(e.path)]
+            cells += arena_csv(board.arena_rating(e)) if board.arena else []
             writer.writerow(cells)
     return buffer.getvalue()
 
@@ -741,12 +762,16 @@ def _as_dict(board: Leaderboard) -> dict[str, Any]:
         if s.verdict:
             verdict = {"winner": s.verdict.winner, "runner_up": s.verdict.runner_up, "text": s.verdict.text,
                        **(_paired_dict(s.verdict.test or s.verdict.reason) or {})}
+        rows = [_entry_dict(row) for row in s.rows]
+        for data, row in zip(rows, s.rows):
+            rating = board.arena_rating(row.entry)
+            data["arena"] = rating.to_dict() if rating else None
         sets.append({"index": s.index, "eval_fingerprint": s.fingerprint, "split": s.split, "samples": s.samples,
-                     "decoding": s.decoding, "rows": [_entry_dict(row) for row in s.rows], "verdict": verdict,
+                     "decoding": s.decoding, "rows": rows, "verdict": verdict,
                      "note": s.note})
     return {
         "metric": board.metric, "definition": board.definition, "alpha": ALPHA, "notes": board.notes,
-        "eval_sets": sets,
+        "eval_sets": sets, "arena": board.arena.to_dict() if board.arena else None,
         "base_vs_instruct": [{"eval_set": c.eval_set, "family": c.family, "size": c.size, "base": c.base,
                               "base_value": c.base_value, "instruct": c.instruct, "instruct_value": c.instruct_value,
                               "better": c.better, "pct": c.pct, "text": c.text} for c in board.families],

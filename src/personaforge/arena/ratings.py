@@ -134,3 +134,48 @@ def rate(votes: list[dict], seed: int = 0, resamples: int = RESAMPLES) -> Rating
         result.left_share = left / len(decisive)
         result.left_ci = wilson(left, len(decisive))
     return result
+
+
+# ------------------------------------------------------------------------------ for the leaderboard
+ARENA_HEADER = ["arena (95% CI)", "arena votes", "≥ real answer (95% CI)"]
+ARENA_CSV = ["arena_rating", "arena_ci_low", "arena_ci_high", "arena_votes", "arena_vs_real_votes",
+             "arena_preferred_or_tied_with_real", "arena_real_ci_low", "arena_real_ci_high"]
+
+
+def arena_cells(rating: Rating | None) -> list[str]:
+    if rating is None:
+        return ["—", "0", "—"]
+    real = "—" if rating.reference_share is None else (
+        f"{rating.reference_share:.0%} [{rating.reference_ci[0]:.0%}, {rating.reference_ci[1]:.0%}]"
+        f" of {rating.vs_reference}")
+    return [f"{rating.rating:.0f} [{rating.ci[0]:.0f}, {rating.ci[1]:.0f}]", str(rating.votes), real]
+
+
+def arena_csv(rating: Rating | None) -> list[object]:
+    if rating is None:
+        return ["", "", "", 0, 0, "", "", ""]
+    real_ci = rating.reference_ci or ("", "")
+    return [round(rating.rating, 1), round(rating.ci[0], 1), round(rating.ci[1], 1), rating.votes,
+            rating.vs_reference, "" if rating.reference_share is None else rating.reference_share, *real_ci]
+
+
+def arena_summary(ratings: Ratings, where: str) -> str:
+    """One line for the leaderboard's notes: how many votes, the side bias, the real answer's own rating."""
+    text = f"arena: {ratings.votes} blind votes in {where}; ratings are Bradley-Terry (1000 = the mean competitor)"
+    if ratings.left_share is not None:
+        text += (f"; side bias: the left answer won {ratings.left_share:.0%} of {ratings.decisive} decisive votes"
+                 f" [{ratings.left_ci[0]:.0%}, {ratings.left_ci[1]:.0%}]")
+    real = ratings.get(REFERENCE)
+    if real is not None:
+        text += f"; the real answer: {real.rating:.0f} [{real.ci[0]:.0f}, {real.ci[1]:.0f}] over {real.votes} votes"
+    return text
+
+
+def load_ratings(runs_dir) -> tuple[Ratings, str] | None:
+    """The ratings from ``runs_dir``'s votes file and its display path, or None when nobody voted yet."""
+    from personaforge.arena.votes import VOTES_FILE, VoteLog
+    from personaforge.fileio import display_path
+
+    log = VoteLog(runs_dir / VOTES_FILE)
+    votes = log.votes()
+    return (rate(votes), display_path(log.path)) if votes else None

@@ -11,22 +11,30 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 
 from personaforge.errors import PersonaForgeError
 from personaforge.studio import api, pages
+from personaforge.studio import arena as arena_routes
+from personaforge.studio.arena import Arena
 from personaforge.studio.security import Guard, Security
 from personaforge.studio.state import Studio
 
 STATIC = Path(__file__).with_name("static")
 
 
-def create_app(studio: Studio, security: Security) -> FastAPI:
+def create_app(studio: Studio | None, security: Security, arena: Arena | None = None) -> FastAPI:
+    """The review pages for ``studio`` and the arena tab for ``arena``; either may be None (not both)."""
     app = FastAPI(title="personaforge studio", docs_url=None, redoc_url=None, openapi_url=None)
-    app.include_router(api.router(studio, security))
-    app.include_router(pages.router(studio, security))
+    if studio is not None:
+        app.include_router(api.router(studio, security))
+        app.include_router(pages.router(studio, security, arena=arena is not None))
+    if arena is not None:
+        app.include_router(arena_routes.router(arena, security, review=studio is not None))
+        if studio is None:
+            app.add_api_route("/", lambda: RedirectResponse("/arena", status_code=303), include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(RequestValidationError)

@@ -70,14 +70,15 @@ def _page(title: str, body: str, security: Security, version: int, script: bool)
     return HTMLResponse(html)
 
 
-def router(studio: Studio, security: Security) -> APIRouter:
+def router(studio: Studio, security: Security, arena: bool = False) -> APIRouter:
     pages = APIRouter()
+    nav = '<nav><strong>review</strong> · <a href="/arena">arena</a></nav>' if arena else ""
 
     def header(extra: str = "") -> str:
         stale = studio.stale()
         count = len(stale["stale"]) + len(stale["orphaned"])
         return (
-            '<header><h1><a href="/">personaforge studio</a></h1>'
+            f'<header><h1><a href="/">personaforge studio</a></h1>{nav}'
             f'<p class=where>{len(studio.records)} records of <code>{escape(display_path(studio.dataset))}</code>'
             f' · decisions go to <code>{escape(display_path(studio.review_file))}</code></p>'
             f'<a id=stale-link href="/stale" class="{"alert" if count else ""}">stale decisions: '
