@@ -327,14 +327,10 @@ def generate(model, tokenizer, prompts: Sequence[str], settings: GenerationSetti
     prompts are length-bucketed and generate() prefills each batch padded."""
     if not prompts:
         return []
-    device = next(model.parameters()).device
     encoded = [tokenizer(p, add_special_tokens=add_special_tokens)["input_ids"] for p in prompts]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     eos_ids = _stop_token_ids(tokenizer, stop_strings)
     text_stops = [s for s in stop_strings if s not in tokenizer.all_special_tokens]
     answers: list[str] = [""] * len(prompts)
-    sample = settings.temperature > 0
-    generator_seed = settings.seed
     model.eval()
     separately = _can_prefill_separately(model, settings, encoded)
     prefiller = _Prefiller(model, encoded, settings.batch_size) if separately else None
@@ -342,32 +338,57 @@ def generate(model, tokenizer, prompts: Sequence[str], settings: GenerationSetti
     ratio = float("inf") if prefiller else MAX_WIDTH_RATIO
     start = 0
     for batch in length_buckets([len(ids) for ids in encoded], settings.batch_size, ratio):
-        width = max(len(encoded[i]) for i in batch)
-        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        attention = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, index in enumerate(batch):
-            ids = encoded[index]
-            input_ids[row, width - len(ids):] = torch.tensor(ids)  # left padding: every prompt ends at the edge
-            attention[row, width - len(ids):] = 1
-        kwargs = {"max_new_tokens": settings.max_new_tokens, "do_sample": sample, "pad_token_id": pad,
-                  "eos_token_id": eos_ids or None, "use_cache": True}
-        if prefiller is not None:
-            cache = prefiller.batch_cache(batch, width, pad, settings.max_new_tokens)
-            if cache is not None:
-                kwargs["cache"] = cache  # generate() sees every position but the last one cached
-        if sample:
-            torch.manual_seed(generator_seed + start)  # seeded per batch: reproducible for a fixed batch size
-            kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
-        kwargs.update(decoding_kwargs(settings, width, eos_ids))
-        if text_stops:
-            kwargs.update(stop_strings=list(text_stops), tokenizer=tokenizer)
-        with torch.no_grad():
-            output = model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device), **kwargs)
+        output, width = _generate_batch(model, tokenizer, encoded, batch, settings, prefiller, eos_ids,
+                                        seed=settings.seed + start,  # seeded per batch: reproducible for a batch size
+                                        extra={"stop_strings": list(text_stops), "tokenizer": tokenizer}
+                                        if text_stops else {})
         for row, index in enumerate(batch):
             text = tokenizer.decode(output[row, width:], skip_special_tokens=True)
             answers[index] = cut_at_stop(text, text_stops)
         progress(len(batch))
         start += len(batch)
     return answers
+
+
+def generate_together(model, tokenizer, encoded: Sequence[Sequence[int]], settings: GenerationSettings, *,
+                      eos_ids: Sequence[int], extra: dict | None = None) -> tuple[torch.Tensor, int]:
+    """Token-id prompts decoded as one batch, prefilled as generate() does; returns generate()'s output and the
+    padded prompt width (each row's answer starts there). ``extra`` goes to model.generate (a streamer that watches
+    every step, stopping criteria that end single rows): `persona serve` decodes concurrent requests with it."""
+    model.eval()
+    encoded = [list(ids) for ids in encoded]
+    separately = _can_prefill_separately(model, settings, encoded)
+    prefiller = _Prefiller(model, encoded, len(encoded)) if separately else None
+    return _generate_batch(model, tokenizer, encoded, list(range(len(encoded))), settings, prefiller, list(eos_ids),
+                           seed=settings.seed, extra=extra or {})
+
+
+def _generate_batch(model, tokenizer, encoded: Sequence[Sequence[int]], batch: Sequence[int],
+                    settings: GenerationSettings, prefiller: _Prefiller | None, eos_ids: Sequence[int], *,
+                    seed: int, extra: dict) -> tuple[torch.Tensor, int]:
+    """One left-padded batch of ``encoded[i] for i in batch`` through model.generate: (output, prompt width)."""
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    width = max(len(encoded[i]) for i in batch)
+    input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+    attention = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, index in enumerate(batch):
+        ids = encoded[index]
+        input_ids[row, width - len(ids):] = torch.tensor(ids)  # left padding: every prompt ends at the edge
+        attention[row, width - len(ids):] = 1
+    kwargs = {"max_new_tokens": settings.max_new_tokens, "do_sample": settings.temperature > 0, "pad_token_id": pad,
+              "eos_token_id": list(eos_ids) or None, "use_cache": True}
+    if prefiller is not None:
+        cache = prefiller.batch_cache(batch, width, pad, settings.max_new_tokens)
+        if cache is not None:
+            kwargs["cache"] = cache  # generate() sees every position but the last one cached
+    if settings.temperature > 0:
+        torch.manual_seed(seed)
+        kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
+    else:
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    kwargs.update(decoding_kwargs(settings, width, eos_ids))
+    kwargs.update(extra)
+    with torch.no_grad():
+        output = model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device), **kwargs)
+    return output, width
