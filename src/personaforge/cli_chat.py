@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -241,30 +241,48 @@ class Repl:
 
 def serve_command(
     run: Annotated[str, typer.Argument(help=RUN_HELP)],
-    host: Annotated[str, typer.Option(help="Address to listen on; the default answers only this machine.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address to listen on; the default answers only this machine. Anywhere"
+                                           " else needs the API key.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 8000,
+    api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="PERSONA_API_KEY",
+                                                   help="Key clients send as their API key (Authorization: Bearer)."
+                                                        " Default off loopback: a new one, printed once.")] = None,
+    max_batch: Annotated[int, typer.Option(help="Most requests decoded together.")] = 16,
     runs_dir: RunsDirOpt = RUNS_DIR,
 ) -> None:
     """An OpenAI-compatible API (/v1/models, /v1/chat/completions) where each persona is a model."""
-    from personaforge.serve import PersonaAPI, bind, is_loopback
+    from personaforge.serve import PersonaAPI
+    from personaforge.serving.app import ServeSecurity, create_app
+    from personaforge.serving.batcher import Batcher
+    from personaforge.studio.app import bind, serve, url_of
 
+    if max_batch < 1:
+        raise PersonaForgeError(f"--max-batch {max_batch}: use 1 or more")
+    if api_key is not None and len(api_key) < 8:
+        raise PersonaForgeError("--api-key: use at least 8 characters (or leave it out to get a random one)")
     chat_run = _open(run, runs_dir)
-    server = bind(host, port, log)
+    security = ServeSecurity(host=host, always=api_key is not None)
+    if api_key is not None:
+        security.token = api_key
+    sock = bind(host, port)
     signal.signal(signal.SIGTERM, _stop)  # `kill`, docker stop, systemd: leave as cleanly as on Ctrl-C
     try:
         session = _load(chat_run)
-        server.api = PersonaAPI(session)
+        batcher = Batcher(session, max_batch=max_batch, log=log)
+        app = create_app(PersonaAPI(session), batcher, security)
         names = ", ".join(p.name for p in session.personas)
         log(f"note: these models imitate real people ({names}), trained on their interviews; they are not them.")
-        if not is_loopback(host):
-            log(f"note: listening on {host}: anyone who can reach this port can use the models (no authentication)")
+        if security.require_token and api_key is None:
+            log(f"api key (shown once; clients send it as their API key): {security.token}")
         log(f"models: {', '.join(p.slug for p in session.personas)} (run {chat_run.run.name})")
-        print(f"serving on {server.url}", flush=True)
-        server.serve_forever()
+        url = url_of(host, sock.getsockname()[1], ServeSecurity(host="127.0.0.1")).rstrip("/")
+        serve(app, sock, lambda: print(f"serving on {url}", flush=True))
+        batcher.close()
+        log("stopped")
     except KeyboardInterrupt:
         log("stopped")
     finally:
-        server.server_close()
+        sock.close()
 
 
 def _stop(signum, frame) -> None:

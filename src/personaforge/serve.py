@@ -1,4 +1,5 @@
-"""`persona serve`: an OpenAI-compatible HTTP API over a run's personas (standard library http.server).
+"""`persona serve`: an OpenAI-compatible API over a run's personas; this module is the API itself (requests in,
+response bodies out), personaforge.serving serves it (FastAPI + uvicorn) and batches concurrent requests.
 
     GET  /v1/models             one model per persona: id = the persona's slug, plus its display name
     GET  /v1/models/{id}
@@ -6,29 +7,23 @@
 
 Messages map onto the training format: user/assistant pairs become the history, the last user message is the
 question. A client system message replaces the persona's training system prompt (OpenAI semantics: the client
-owns the conversation); send none to get the prompt the persona was trained with. One model answers one
-request at a time (a lock); other requests wait.
+owns the conversation); send none to get the prompt the persona was trained with.
 """
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 import uuid
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from typing import Any
 
-from personaforge.chat import ChatModel, PromptTooLong, Reply, Turn
-from personaforge.errors import PersonaForgeError
+from personaforge.chat import ChatModel, PromptTooLong, Turn
+from personaforge.generate import GenerationSettings
 from personaforge.personas import normalize_label, slugify
 from personaforge.prompting import Exchange
 from personaforge.run_personas import RunPersona
 
-Log = Callable[[str], None]
-MAX_BODY = 8 * 1024 * 1024
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+MAX_BODY = 1024 * 1024  # a chat request's JSON body, in bytes
 
 
 class ApiError(Exception):
@@ -129,12 +124,23 @@ def _stops(value: object) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------ the API
+@dataclass
+class Prepared:
+    """A checked chat completion request, its prompt fitted, ready to decode."""
+
+    request: dict  # id, created, model: shared by every body and chunk of the answer
+    turn: Turn
+    settings: GenerationSettings
+    stops: list[str]
+    stream: bool
+    include_usage: bool
+
+
 class PersonaAPI:
     """The endpoints, independent of the HTTP plumbing."""
 
     def __init__(self, session: ChatModel) -> None:
         self.session = session
-        self.lock = threading.Lock()  # one model: one generation at a time
         self.created = int(session.chat_run.run.path.stat().st_mtime)
 
     def models(self) -> dict:
@@ -148,8 +154,8 @@ class PersonaAPI:
     def model(self, model_id: str) -> dict:
         return self.model_entry(find_model(self.session.personas, model_id))
 
-    def start(self, body: object) -> tuple[dict, Turn, Reply]:
-        """Checks a chat completion request and fits its prompt; generation starts when the reply is iterated."""
+    def prepare(self, body: object) -> Prepared:
+        """Checks a chat completion request and fits its prompt."""
         if not isinstance(body, dict):
             raise ApiError(400, "the request body must be a JSON object")
         persona = find_model(self.session.personas, body.get("model"))
@@ -167,155 +173,35 @@ class PersonaAPI:
         if settings.top_p <= 0:
             raise ApiError(400, "'top_p' must be above 0", param="top_p")
         stops = _stops(body.get("stop"))
+        options = body.get("stream_options")
+        if options is not None and not isinstance(options, dict):
+            raise ApiError(400, "'stream_options' must be an object", param="stream_options")
         try:
             turn = self.session.prepare(persona, question, history, system=system,
                                         max_new_tokens=settings.max_new_tokens)
         except PromptTooLong as exc:
             raise ApiError(400, str(exc), "context_length_exceeded", param="messages") from None
         request = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": persona.slug}
-        return request, turn, self.session.reply(turn, settings, extra_stops=stops)
+        return Prepared(request, turn, settings, stops, bool(body.get("stream")),
+                        bool((options or {}).get("include_usage")))
 
     @staticmethod
-    def usage(reply: Reply) -> dict:
-        return {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
-                "total_tokens": reply.prompt_tokens + reply.completion_tokens}
+    def usage(prompt_tokens: int, completion_tokens: int) -> dict:
+        return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens}
 
-    def completion(self, request: dict, reply: Reply) -> dict:
-        text = reply.collect()
+    def completion(self, request: dict, text: str, finish_reason: str | None, usage: dict) -> dict:
         return {**request, "object": "chat.completion",
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": reply.finish_reason}],
-                "usage": self.usage(reply)}
+                             "finish_reason": finish_reason}],
+                "usage": usage}
 
-    def chunks(self, request: dict, reply: Reply, include_usage: bool):
-        """The streamed form: a role chunk, content chunks, a finish chunk (and a usage chunk when asked)."""
-        def chunk(delta: dict, finish: str | None) -> dict:
-            return {**request, "object": "chat.completion.chunk",
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    @staticmethod
+    def chunk(request: dict, delta: dict, finish: str | None) -> dict:
+        """One streamed chunk: first the role, then content pieces, then the finish reason."""
+        return {**request, "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
-        yield chunk({"role": "assistant", "content": ""}, None)
-        for piece in reply:
-            yield chunk({"content": piece}, None)
-        yield chunk({}, reply.finish_reason)
-        if include_usage:
-            yield {**request, "object": "chat.completion.chunk", "choices": [], "usage": self.usage(reply)}
-
-
-# ------------------------------------------------------------------------------------------- HTTP plumbing
-class _Handler(BaseHTTPRequestHandler):
-    server: PersonaServer
-    protocol_version = "HTTP/1.1"
-    server_version = "personaforge"
-
-    def log_message(self, format: str, *args) -> None:
-        self.server.log(f"{self.address_string()} {format % args}")
-
-    def _send_json(self, status: int, data: dict) -> None:
-        body = json.dumps(data, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _error(self, error: ApiError) -> None:
-        self._send_json(error.status, error.body())
-
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/")
-        try:
-            if path == "/v1/models":
-                self._send_json(200, self.server.api.models())
-            elif path.startswith("/v1/models/"):
-                self._send_json(200, self.server.api.model(path.removeprefix("/v1/models/")))
-            else:
-                raise ApiError(404, f"unknown path {path or '/'}; try /v1/models or /v1/chat/completions",
-                               "unknown_url")
-        except ApiError as error:
-            self._error(error)
-
-    def do_POST(self) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/")
-        try:
-            if path != "/v1/chat/completions":
-                raise ApiError(404, f"unknown path {path}; POST /v1/chat/completions", "unknown_url")
-            body = self._read_json()
-            with self.server.api.lock:
-                request, _, reply = self.server.api.start(body)
-                if body.get("stream"):
-                    self._stream(request, reply, bool((body.get("stream_options") or {}).get("include_usage")))
-                else:
-                    self._send_json(200, self.server.api.completion(request, reply))
-        except ApiError as error:
-            self._error(error)
-        except PersonaForgeError as exc:
-            self._error(ApiError(400, str(exc)))
-        except Exception as exc:  # noqa: BLE001 - a failed generation must still answer, and the server live on
-            self.server.log(f"error: {type(exc).__name__}: {exc}")
-            self._error(ApiError(500, f"generation failed: {type(exc).__name__}: {exc}", kind="server_error"))
-
-    def _read_json(self) -> Any:
-        length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
-            raise ApiError(411, "a Content-Length header is required")
-        if int(length) > MAX_BODY:
-            self.close_connection = True  # the unread body must not be taken for the next request
-            raise ApiError(413, f"request body over {MAX_BODY} bytes")
-        raw = self.rfile.read(int(length))
-        try:
-            return json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise ApiError(400, f"the request body is not valid JSON ({exc})", "invalid_json") from None
-
-    def _stream(self, request: dict, reply: Reply, include_usage: bool) -> None:
-        # No Content-Length: the event stream ends when the connection closes.
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.close_connection = True
-        try:
-            try:
-                for chunk in self.server.api.chunks(request, reply, include_usage):
-                    self._event(json.dumps(chunk, ensure_ascii=False))
-            except (BrokenPipeError, ConnectionResetError):
-                return  # the client left: stop generating
-            except Exception as exc:  # noqa: BLE001 - headers are out: report in-band, as OpenAI's stream does
-                self._event(json.dumps(ApiError(500, f"generation failed: {exc}", kind="server_error").body()))
-            self._event("[DONE]")
-        finally:
-            reply.close()
-
-    def _event(self, data: str) -> None:
-        self.wfile.write(f"data: {data}\n\n".encode())
-        self.wfile.flush()
-
-
-class PersonaServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], log: Log) -> None:
-        self.log = log
-        self.api: PersonaAPI | None = None
-        super().__init__(address, _Handler)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
-
-
-def bind(host: str, port: int, log: Log) -> PersonaServer:
-    """Binds first, so a port in use is reported before the model loads."""
-    if not 0 <= port <= 65535:
-        raise PersonaForgeError(f"--port {port}: use 1-65535 (or 0 for any free port)")
-    try:
-        return PersonaServer((host, port), log)
-    except OSError as exc:
-        raise PersonaForgeError(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc});"
-                                " pick another --port") from None
-
-
-def is_loopback(host: str) -> bool:
-    return host in LOOPBACK or host.startswith("127.")
+    @staticmethod
+    def usage_chunk(request: dict, usage: dict) -> dict:
+        return {**request, "object": "chat.completion.chunk", "choices": [], "usage": usage}

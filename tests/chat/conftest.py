@@ -31,3 +31,34 @@ def session(chat_run):
 
     torch.set_num_threads(1)
     return ChatRun.open(Run(chat_run)).load(lambda message: None)
+
+
+class Server:
+    """persona serve's app on a free loopback port, from a thread: ``url`` (http://127.0.0.1:PORT) and the batcher."""
+
+    def __init__(self, session, api_key: str | None = None, host: str = "127.0.0.1", max_batch: int = 16) -> None:
+        from personaforge.serve import PersonaAPI
+        from personaforge.serving.app import ServeSecurity, create_app
+        from personaforge.serving.batcher import Batcher
+        from personaforge.studio.app import Background
+
+        self.security = ServeSecurity(host=host, always=api_key is not None)
+        if api_key:
+            self.security.token = api_key
+        self.batcher = Batcher(session, max_batch=max_batch)
+        self.background = Background(create_app(PersonaAPI(session), self.batcher, self.security))
+        self.url = ""
+
+    def __enter__(self) -> "Server":
+        self.url = self.background.__enter__().split("?")[0].rstrip("/")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.background.__exit__(*exc)
+        self.batcher.close()
+
+
+@pytest.fixture(scope="module")
+def server(session):
+    with Server(session) as running:
+        yield running

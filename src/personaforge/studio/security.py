@@ -75,7 +75,10 @@ class Check:
 
 
 class Guard:
-    """ASGI middleware: refuses what the rules above forbid and adds the security headers to every response."""
+    """ASGI middleware: refuses what the rules above forbid and adds the security headers to every response.
+    ``pages``: whether a page opened with ?token= trades it for a cookie (the studio; not an API server)."""
+
+    pages = True
 
     def __init__(self, app, security: Security) -> None:
         self.app = app
@@ -99,10 +102,10 @@ class Guard:
         method = scope.get("method", "GET").upper()
         problem = self.check(method, headers, query, cookie)
         if problem is not None:
-            await _refuse(send, path, problem)
+            await self.refuse(send, path, problem)
             return
         # A page opened with ?token=: keep the token in a cookie and drop it from the address bar and history.
-        if method == "GET" and not path.startswith("/api/") and "token" in query and self.security.valid(query["token"]):
+        if self.pages and method == "GET" and not path.startswith("/api/") and "token" in query and self.security.valid(query["token"]):
             rest = urlencode([(k, v) for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"),
                                                           keep_blank_values=True) if k != "token"])
             location = path + (f"?{rest}" if rest else "")
@@ -117,6 +120,9 @@ class Guard:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    async def refuse(self, send, path: str, problem: Check) -> None:
+        await _refuse(send, path, problem)
 
     def check(self, method: str, headers: dict[str, str], query: dict[str, str], cookie: SimpleCookie) -> Check | None:
         security = self.security
