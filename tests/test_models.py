@@ -15,7 +15,7 @@ import torch
 from typer.testing import CliRunner
 
 from personaforge import models
-from personaforge.cli_models import models_app
+from personaforge.cli.models import models_app
 from personaforge.config import ModelSection, TrainConfig
 from personaforge.errors import PersonaForgeError
 from tests.tiny import make_tiny_model
