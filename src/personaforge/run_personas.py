@@ -51,7 +51,7 @@ def personas_from_dataset(names: list[str], records: list[dict], card_file: Path
                     cards[str(entry["name"])] = entry
         except (OSError, ValueError):
             cards = {}
-    from personaforge.legacy import record_conversation
+    from personaforge.prompting import record_conversation
 
     systems: dict[str, str] = {}
     for record in records:

@@ -149,7 +149,7 @@ def test_streamed_greedy_answer_equals_batch_generation_in_both_styles(tiny_mode
 
 # --------------------------------------------------------------------------------------------- the REPL
 def test_repl_keeps_history_in_the_training_format_and_resets_it(session, monkeypatch, capsys):
-    from personaforge.cli_chat import Repl
+    from personaforge.cli.chat import Repl
 
     prepared = []
     original = session.prepare

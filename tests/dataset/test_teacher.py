@@ -10,6 +10,7 @@ import pytest
 
 from personaforge.config import DataConfig, TeacherConfig
 from personaforge.dataset.build import OUTPUT_FILES, build_dataset
+from personaforge.dataset.writers import clean_response, text_problem
 from personaforge.errors import PersonaForgeError
 from tests.conftest import assert_user_error, run_persona
 
@@ -187,3 +188,31 @@ def test_cli_teacher_flags(project, teacher):
                                             "--teacher-model", "fake-model"),
                         env={"PERSONAFORGE_HOME": str(project.root / "home2")})
     assert_user_error(wrong, "404")
+
+
+# What SmolLM2-135M-Instruct answered through llama.cpp's server (tests/dataset/test_teacher_llama.py, and a
+# teacher build of the bundled samples): each ends in a question mark, so only the other checks can stop it.
+@pytest.mark.parametrize(("response", "original", "reason"), [
+    ('The interviewer asks: "What do you think about the importance of bees in agriculture?',
+     "", "label or timestamp"),
+    ("What a beautiful way to describe the music. The interviewer asks: \"In a band we called it the comping and"
+     " the solo, what's your take on the rhythm?", "", "not one question"),
+    ("I'm sorry for your loss, but I can't turn back the clock. Can you please tell me what's going on?",
+     "Can I turn that around, Tomas? Do you keep written records? Over years, I mean?", "refusal"),
+    ("The same question. Tell me, what does patience look like underwater?",
+     "What does patience look like underwater?", "not one question"),
+    ("Mira: what did the ice do to the ship?", "", "label or timestamp"),
+])
+def test_real_small_model_responses_are_turned_down(response, original, reason):
+    assert text_problem(clean_response(response), original) == reason
+
+
+@pytest.mark.parametrize(("response", "original"), [
+    ("What does patience look like in your work?", ""),
+    # A rephrasing keeps the lead-in its question had.
+    ("Leila, the same question. How does patience look underwater?",
+     "Leila, the same question. What does patience look like underwater?"),
+    ("Tell me about the winter crossings.", ""),
+])
+def test_a_plain_question_passes_the_text_checks(response, original):
+    assert text_problem(clean_response(response), original) is None

@@ -82,7 +82,7 @@ def test_the_gguf_round_trips_through_transformers(plain_f16):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from personaforge.models import _allow_bundled_gguf
+    from personaforge.models.fetch import _allow_bundled_gguf
 
     _allow_bundled_gguf()
     merged = AutoModelForCausalLM.from_pretrained(plain_f16 / "merged")

@@ -12,7 +12,8 @@ import pytest
 from personaforge.config import load_train_config
 from personaforge.errors import PersonaForgeError
 from personaforge.evaluate.eval_config import is_eval_config, load_eval_config, settings_of
-from personaforge.legacy import IGNORED, parse_plain_record, record_conversation
+from personaforge.config.original import IGNORED
+from personaforge.prompting import parse_plain_record, record_conversation
 from personaforge.prompting import plain_completion, plain_prompt
 from personaforge.train.data import load_dataset_dir
 from personaforge.yamlio import load_yaml

@@ -22,9 +22,9 @@ from personaforge.config import (
     parse_override,
     validate_config,
 )
-from personaforge.dataset.validate import record_problem, validate_file
+from personaforge.dataset.validate import read_records, record_problem, validate_file
 from personaforge.errors import PersonaForgeError
-from personaforge.fileio import dumps_jsonl, iter_jsonl, read_records
+from personaforge.fileio import dumps_jsonl, iter_jsonl
 from personaforge.personas import PersonaCard, load_cards
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

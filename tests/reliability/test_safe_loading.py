@@ -37,7 +37,7 @@ def test_safetensors_are_demanded_from_transformers(tiny_model, monkeypatch):
         seen.append(dict(kwargs))
         raise OSError("stop here")
 
-    monkeypatch.setattr(models, "_from_pretrained", capture)
+    monkeypatch.setattr(models.load, "_from_pretrained", capture)
     for allow in (False, True):
         with pytest.raises(PersonaForgeError):
             models.load_model(ModelSection(name=str(tiny_model), allow_pickle=allow), device="cpu")
@@ -47,15 +47,15 @@ def test_safetensors_are_demanded_from_transformers(tiny_model, monkeypatch):
 
 def test_a_hub_repo_without_safetensors_is_refused(tiny_model, monkeypatch):
     """transformers' refusal under use_safetensors=True becomes the pickle message, not a raw OSError."""
-    monkeypatch.setattr(models, "resolve_source", lambda name, **_: models.ModelSource("hub", str(tiny_model), name,
+    monkeypatch.setattr(models.load, "resolve_source", lambda name, **_: models.ModelSource("hub", str(tiny_model), name,
                                                                                         None))
-    monkeypatch.setattr(models, "hub_unreachable_reason", lambda: None)
+    monkeypatch.setattr(models.load, "hub_unreachable_reason", lambda: None)
 
     def no_safetensors(where, config, kwargs, notes):
         raise OSError("owner/model does not appear to have a file named model.safetensors or"
                       " model.safetensors.index.json and thus cannot be loaded with `safetensors`.")
 
-    monkeypatch.setattr(models, "_from_pretrained", no_safetensors)
+    monkeypatch.setattr(models.load, "_from_pretrained", no_safetensors)
     with pytest.raises(PersonaForgeError, match=r"model 'owner/model' has no safetensors weights.*--allow-pickle"):
         models.load_model(ModelSection(name="owner/model"), device="cpu")
 

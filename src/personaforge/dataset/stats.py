@@ -6,8 +6,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from personaforge.dataset.card import counts_table, lengths
+from personaforge.dataset.validate import read_records
 from personaforge.errors import PersonaForgeError
-from personaforge.fileio import display_path, read_records
+from personaforge.fileio import display_path
 from personaforge.personas import Roster
 from personaforge.transcripts import SPEECH, Transcript
 

@@ -3,13 +3,14 @@ cross-split leakage check `persona data build` runs."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from personaforge.errors import PersonaForgeError
-from personaforge.fileio import JSONL_TEXT, decode_text, display_path, jsonl_lines, read_bytes
+from personaforge.fileio import JSONL_TEXT, decode_text, display_path, iter_jsonl, jsonl_lines, read_bytes
 
 ROLES = {"system", "user", "assistant"}
 
@@ -59,6 +60,20 @@ def record_problem(row: object) -> str | None:
     if row.get("id") is not None and (isinstance(row["id"], bool) or not isinstance(row["id"], (str, int))):
         return f"'id' must be a string or a number, got {type(row['id']).__name__}"
     return None
+
+
+def read_records(path: Path) -> tuple[list[dict], str]:
+    """Training records from a .jsonl file, and the file's sha256; each must pass `persona data validate`'s checks."""
+    source = display_path(path)
+    data = read_bytes(path)
+    rows = []
+    for number, row in iter_jsonl(decode_text(data, source, JSONL_TEXT).text, source,
+                                 f"run persona data validate {source}"):
+        problem = record_problem(row)
+        if problem:
+            raise PersonaForgeError(f"{source}:{number}: {problem}; run persona data validate {source}")
+        rows.append(row)
+    return rows, hashlib.sha256(data).hexdigest()
 
 
 def _texts(row: dict) -> tuple[str, str] | None:

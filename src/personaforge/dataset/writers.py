@@ -16,7 +16,7 @@ from personaforge.dataset.questions import (CONTINUATIONS, DEFAULT_DEFLECTION, N
                                             capitalize_sentences, is_narrative_opening, rephrase)
 from personaforge.dataset.retrieval import Retriever
 from personaforge.dataset.teacher import TeacherClient
-from personaforge.dataset.text import norm_words, stable_index, word_count
+from personaforge.dataset.text import norm_words, sentences, stable_index, word_count
 from personaforge.personas import PersonaCard
 
 TEMPLATE = "template"
@@ -82,6 +82,11 @@ class TemplateWriter:
 REFUSAL = re.compile(r"\b(?:as an ai|language model|i'm sorry|i am sorry|i cannot|i can't help|i can not|"
                      r"i'm unable|i am unable|sorry, but|i won't)\b", re.I)
 WRAPPER = re.compile(r"^(?:question|q|rephrased question|rephrased|answer)\s*:\s*", re.I)
+# A word and a colon: a speaker label ("Mira: ...", "Human: ...") or someone named as speaking ("The interviewer
+# asks: \"...\"").
+# Measured on SmolLM2-135M (tests/dataset/test_teacher_llama.py): it often wraps its question that way, and a
+# question put to a person has no use for a colon. Digits before it are a time, which the timestamp check covers.
+ATTRIBUTION = re.compile(r"[^\W\d_]\s?:")
 IMPERATIVE = re.compile(r"^(?:tell|talk|describe|walk|explain|share)\b", re.I)
 COPY_WORDS = 8  # a question that repeats this many words of the answer in a row copies it
 PARAPHRASE_MIN = 0.6  # a rephrased question must mean what the real one meant (cosine of the two questions)
@@ -106,6 +111,27 @@ def clean_response(text: str) -> str:
     return text
 
 
+def text_problem(question: str, original: str = "") -> str | None:
+    """What is wrong with a teacher's response as a question, by its text alone (None: nothing found).
+
+    ``original`` is the question it rephrases, if any: a rephrasing may keep as many sentences as it has
+    (a lead-in, then the question); anything else is one sentence, the question itself. Small models put a
+    remark before the question ("What a beautiful story. ...") or after it.
+    """
+    if not question:
+        return "empty"
+    if ("\n" in question or word_count(question) < 3 or word_count(question) > 40
+            or len(sentences(question)) > max(1, len(sentences(original)))):
+        return "not one question"
+    if not (question.endswith("?") or (question.endswith(".") and IMPERATIVE.match(question))):
+        return "not a question"
+    if REFUSAL.search(question):
+        return "refusal"
+    if INLINE_TIMESTAMP.search(question) or LABEL_WITH_TIME.search(question) or ATTRIBUTION.search(question):
+        return "label or timestamp"
+    return None
+
+
 class TeacherWriter(TemplateWriter):
     """Asks a teacher LLM for questions; each response is checked, and one that fails falls back to the
     offline question for that record (or no record, where offline has none). Both are counted."""
@@ -121,20 +147,11 @@ class TeacherWriter(TemplateWriter):
     def fallbacks(self) -> int:
         return sum(self.rejected.values())
 
-    def problem(self, question: str, answer: str, names: list[str], original: str = "") -> tuple[str | None, float]:
+    def problem(self, question: str, answer: str, original: str = "") -> tuple[str | None, float]:
         """Why a teacher question cannot be used for ``answer`` (None when it can), and its fit."""
-        if not question:
-            return "empty", 0.0
-        if "\n" in question or word_count(question) < 3 or word_count(question) > 40:
-            return "not one question", 0.0
-        if not (question.endswith("?") or (question.endswith(".") and IMPERATIVE.match(question))):
-            return "not a question", 0.0
-        if REFUSAL.search(question):
-            return "refusal", 0.0
-        lowered = question.casefold()
-        if (INLINE_TIMESTAMP.search(question) or LABEL_WITH_TIME.search(question) or "human:" in lowered
-                or "assistant:" in lowered or any(f"{n.casefold()}:" in lowered for n in names)):
-            return "label or timestamp", 0.0
+        reason = text_problem(question, original)
+        if reason is not None:
+            return reason, 0.0
         if original and norm_words(question) == norm_words(original):
             return "copied the prompt", 0.0
         if _shared_run(norm_words(question), norm_words(answer)) >= COPY_WORDS:
@@ -148,10 +165,10 @@ class TeacherWriter(TemplateWriter):
             return "does not fit the answer", fit
         return None, fit
 
-    def _ask(self, system: str, user: str, answer: str, card: PersonaCard, original: str = "") -> tuple[str, float] | None:
+    def _ask(self, system: str, user: str, answer: str, original: str = "") -> tuple[str, float] | None:
         self.asked += 1
         question = clean_response(self.client.complete(system, user, max_tokens=80))
-        reason, fit = self.problem(question, answer, [card.name, *card.aliases], original)
+        reason, fit = self.problem(question, answer, original)
         if reason is not None:
             self.rejected[reason] += 1
             return None
@@ -163,7 +180,7 @@ class TeacherWriter(TemplateWriter):
         found = self._ask(
             "You write the interviewer's questions for documentary transcripts.",
             f"{card.name} said this in an interview:\n\n{passage}\n\nWrite the one question (at most 25 words) an"
-            " interviewer would ask that this passage answers. Reply with the question only.", passage, card)
+            " interviewer would ask that this passage answers. Reply with the question only.", passage)
         if found:
             return found[0], passage, found[1], self.client.tag
         return super().topic_question(card, options, passage, key)
@@ -174,7 +191,7 @@ class TeacherWriter(TemplateWriter):
             "You write interview questions.",
             f"Write one interview question for {card.name} about {as_asked(topic).replace('your ', 'their ')} that this"
             " passage of theirs answers."
-            f" Reply with the question only.\n\nPassage:\n{passage}", passage, card)
+            f" Reply with the question only.\n\nPassage:\n{passage}", passage)
         if found:
             return found[0], found[1], self.client.tag
         return question, fit, TEMPLATE
@@ -182,7 +199,7 @@ class TeacherWriter(TemplateWriter):
     def rephrase_question(self, question: str, answer: str, card: PersonaCard, key: str) -> tuple[str, str] | None:
         found = self._ask("You rephrase interview questions.",
                           f"Rephrase this question without changing its meaning. Reply with the question only.\n\n{question}",
-                          answer, card, original=question)
+                          answer, original=question)
         if found:
             return found[0], self.client.tag
         return super().rephrase_question(question, answer, card, key)

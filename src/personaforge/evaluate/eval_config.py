@@ -22,7 +22,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from personaforge.config import EvalSection, Section, _OverriddenDoc, parse_override, validate_config
+from personaforge.config import EvalSection, Section, validate_config
+from personaforge.config.load import OverriddenDoc, parse_override
 from personaforge.errors import PersonaForgeError
 from personaforge.fileio import atomic_write_text, display_path, dumps_json, dumps_jsonl
 from personaforge.generate import GenerationSettings
@@ -110,7 +111,7 @@ def load_eval_config(path: Path, overrides: list[str] | None = None) -> tuple[Or
                                 f" {display_path(path)}), then evaluate the run (persona eval RUN)")
     if isinstance(data, dict):
         data = _apply(data, overrides or [])
-    where = _OverriddenDoc(doc, str(path), overrides) if overrides else doc
+    where = OverriddenDoc(doc, str(path), overrides) if overrides else doc
     cfg = validate_config(OriginalEvalConfig, data, where, label=str(path))
     return cfg, _notes(cfg, data if isinstance(data, dict) else {})
 

@@ -26,8 +26,7 @@ from personaforge.config import TrainConfig, override_eval_settings
 from personaforge.errors import PersonaForgeError
 from personaforge.fileio import atomic_write_text, dumps_json, dumps_jsonl, replace_dir
 from personaforge.generate import GenerationSettings, generate
-from personaforge.legacy import record_conversation
-from personaforge.prompting import Conversation, PromptFormat
+from personaforge.prompting import Conversation, PromptFormat, record_conversation
 from personaforge.train import PROMPT_FORMAT_FILE
 from personaforge.train.data import load_dataset_dir
 from personaforge.train.run import Run

@@ -336,11 +336,12 @@ def _scrub(text: str, token: str | None) -> str:
 def _hub_failure(exc: BaseException, repo: str, token: str | None) -> PersonaForgeError | None:
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
-    from personaforge.models import _chain, _first_line, _is_network_error
+    from personaforge.models.common import first_line
+    from personaforge.models.load import exception_chain, is_network_error
 
-    for cause in _chain(exc):
-        if _is_network_error(cause):
-            return PersonaForgeError(f"the Hugging Face Hub cannot be reached ({_scrub(_first_line(cause), token)[:160]});"
+    for cause in exception_chain(exc):
+        if is_network_error(cause):
+            return PersonaForgeError(f"the Hugging Face Hub cannot be reached ({_scrub(first_line(cause), token)[:160]});"
                                      " check the connection and retry (or try --dry-run, which needs no network)")
         if isinstance(cause, RepositoryNotFoundError):
             return PersonaForgeError(f"repo '{repo}' was not found or the token cannot see it; check --repo and that"
@@ -353,7 +354,7 @@ def _hub_failure(exc: BaseException, repo: str, token: str | None) -> PersonaFor
                 return PersonaForgeError(f"the token may not write to '{repo}' (HTTP 403); use a token with write access"
                                          " to that user or organisation (https://huggingface.co/settings/tokens)")
             return PersonaForgeError(f"the Hub answered with an error for '{repo}'"
-                                     f" ({_scrub(_first_line(cause), token)[:200]}); retry later")
+                                     f" ({_scrub(first_line(cause), token)[:200]}); retry later")
     return None
 
 

@@ -147,7 +147,7 @@ def hub_license(license_: str | None) -> tuple[str | None, str | None]:
 def data_composition(run: Run) -> Composition:
     """Counts from the run's train/eval files, when they still hash to what the run trained on."""
     from personaforge.errors import PersonaForgeError
-    from personaforge.fileio import read_records
+    from personaforge.dataset.validate import read_records
 
     recorded = run.read_json("data.json").get("files") or {}
     if not recorded:

@@ -107,7 +107,7 @@ def score_merged(merged: Path, examples: list[Example]) -> Scores:
 def score_gguf_transformers(path: Path, examples: list[Example]) -> Scores:
     from transformers import AutoModelForCausalLM
 
-    from personaforge.models import _allow_bundled_gguf
+    from personaforge.models.fetch import _allow_bundled_gguf
 
     _allow_bundled_gguf()
     import transformers.modeling_gguf_pytorch_utils as gguf_utils

@@ -20,6 +20,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -31,6 +32,9 @@ from personaforge.prompting import PromptFormat, choose_prompt_format
 from personaforge.train.data import DatasetFiles, load_dataset_dir, validation_split
 from personaforge.train.run import FAILED, FINISHED, INTERRUPTED, RUNNING, Run, resolve_run
 from personaforge.train.tokenize import Example, TokenizeStats, tokenize_records
+
+if TYPE_CHECKING:
+    from personaforge.train.callbacks import ProgressFactory  # imports transformers: only for the annotations
 
 PROMPT_FORMAT_FILE = "prompt_format.json"
 
@@ -255,17 +259,17 @@ def _shared_run(create) -> Run:
     return Run(Path(holder[0]))
 
 
-def train(cfg: TrainConfig, config_name: str, log=print) -> Run:
+def train(cfg: TrainConfig, config_name: str, log=print, progress: ProgressFactory | None = None) -> Run:
     dataset = load_dataset_dir(cfg.data)
     plan = preflight(cfg, dataset)
     for note in [*plan.notes, *eval_set_note(cfg, dataset, plan)]:
         log(f"note: {note}")
     run = _shared_run(lambda: Run.create(Path(cfg.output.dir), cfg.output.name or config_name,
                                          cfg.model_dump(mode="json")))
-    return _train_in(run, cfg, dataset, plan, resume_from=None, log=log)
+    return _train_in(run, cfg, dataset, plan, resume_from=None, log=log, progress=progress)
 
 
-def resume(spec: str, runs_dir: Path, log=print) -> Run:
+def resume(spec: str, runs_dir: Path, log=print, progress: ProgressFactory | None = None) -> Run:
     run = resolve_run(spec, runs_dir)
     status = run.status
     if status == FINISHED:
@@ -281,10 +285,11 @@ def resume(spec: str, runs_dir: Path, log=print) -> Run:
                                 " train on other data — start a new run instead")
     plan = preflight(cfg, dataset)
     log(f"resuming {run.name} from {checkpoint.name if checkpoint else 'the start'} (was {status})")
-    return _train_in(run, cfg, dataset, plan, resume_from=checkpoint, log=log)
+    return _train_in(run, cfg, dataset, plan, resume_from=checkpoint, log=log, progress=progress)
 
 
-def _train_in(run: Run, cfg: TrainConfig, dataset: DatasetFiles, plan: Plan, resume_from: Path | None, log) -> Run:
+def _train_in(run: Run, cfg: TrainConfig, dataset: DatasetFiles, plan: Plan, resume_from: Path | None, log,
+              progress: ProgressFactory | None = None) -> Run:
     from personaforge import models
     from personaforge.train.callbacks import TrainingStopped
     from personaforge.train.trainer import build_trainer
@@ -309,7 +314,7 @@ def _train_in(run: Run, cfg: TrainConfig, dataset: DatasetFiles, plan: Plan, res
         model = add_lora(loaded.model, cfg)
         trainer, interrupt = build_trainer(model, plan.tokenizer, plan.train_examples, plan.validation_examples, cfg,
                                            str(run.checkpoints_dir), str(run.logs_dir), device=plan.device,
-                                           dtype=plan.dtype)
+                                           dtype=plan.dtype, progress=progress)
         interrupt.install()
         started = time.perf_counter()
         output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)

@@ -82,7 +82,7 @@ def _record_name(path: Path, root: Path) -> str:
 def enrich_record(record: dict) -> None:
     """A prompt/completion-only record (the original pipeline's) gets its persona from the turn its prompt ends
     with, and messages with the same turns when they render back to exactly its prompt and completion."""
-    from personaforge.legacy import parse_plain_record
+    from personaforge.prompting import parse_plain_record
 
     if not isinstance(record.get("prompt"), str) or ("messages" in record and record.get("persona")):
         return

@@ -11,7 +11,7 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from personaforge.config import TrainConfig
 from personaforge.train import packed_attention
-from personaforge.train.callbacks import InterruptCallback, RichProgressCallback, WatchdogCallback
+from personaforge.train.callbacks import InterruptCallback, ProgressFactory, WatchdogCallback
 from personaforge.train.collate import PackedCollator, PaddedCollator
 from personaforge.train.loss import labelled_loss_sum
 
@@ -167,7 +167,7 @@ def training_arguments(cfg: TrainConfig, output_dir: str, *, device: torch.devic
 
 
 def build_trainer(model, tokenizer, train_examples, validation_examples, cfg: TrainConfig, output_dir: str,
-                  logs_dir: str, *, device: torch.device, dtype: torch.dtype):
+                  logs_dir: str, *, device: torch.device, dtype: torch.dtype, progress: ProgressFactory | None = None):
     args = training_arguments(cfg, output_dir, device=device, dtype=dtype, has_validation=bool(validation_examples))
     fold_lora_dropout(model)  # about half the activation memory of a step on a CPU (see DropoutLinear)
     if cfg.train.packing:
@@ -186,10 +186,12 @@ def build_trainer(model, tokenizer, train_examples, validation_examples, cfg: Tr
         eval_dataset=ExampleDataset(validation_examples) if validation_examples else None,
         data_collator=collator,
     )
-    # Our rich bar replaces the Trainer's own printing of every log dict to stdout.
+    # The command line's progress bar (cli/progress.py) replaces the Trainer's own printing of every log dict to
+    # stdout; without one (a library call) training is quiet.
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
-    trainer.add_callback(RichProgressCallback(lambda: trainer.real_tokens))
+    if progress is not None:
+        trainer.add_callback(progress(lambda: trainer.real_tokens))
     trainer.add_callback(WatchdogCallback(cfg.train.grad_spike_factor))
     trainer.add_callback(interrupt)
     if trainer.is_world_process_zero():

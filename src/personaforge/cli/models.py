@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from personaforge.cli_console import make_console
+from personaforge.cli.console import make_console
 
 models_app = typer.Typer(no_args_is_help=True, help="Embedded models (pkg:NAME) that need no Hugging Face Hub:"
                                                      " list them, pull one into the cache.")

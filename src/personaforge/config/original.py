@@ -1,5 +1,6 @@
-"""The original pipeline's files: flat train configs (model_name, lora_r, ...) mapped onto our sections, and its
-prompt/completion-only records, whose persona is the speaker their prompt ends with.
+"""The original pipeline's flat train configs (model_name, lora_r, ...) mapped onto our sections: a translation that
+runs before validation and depends on the schema, never the other way round. (Its prompt/completion-only records are
+parsed by personaforge.prompting, the owner of that format.)
 
 Every legacy key either maps to a sectioned key, or is ignored with a note that says what personaforge does
 instead; anything else is an error. The original silently ignored keys it did not know, and we must not.
@@ -8,7 +9,6 @@ instead; anything else is an error. The original silently ignored keys it did no
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +16,8 @@ from typing import Annotated, Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from personaforge.config import TrainConfig
+from personaforge.config.schema import TrainConfig
 from personaforge.errors import PersonaForgeError
-from personaforge.prompting import HUMAN, Conversation, Exchange, conversation_from_record, plain_completion, plain_prompt
 from personaforge.yamlio import YamlDoc
 
 SECTIONS: frozenset[str] = frozenset(TrainConfig.model_fields)
@@ -383,67 +382,3 @@ def map_legacy_config(data: dict, doc: YamlDoc) -> tuple[dict, list[str]]:
             HANDLERS[group](mapping, key)
     _closing_notes(mapping)
     return mapping.out, mapping.notes
-
-
-# ------------------------------------------------------------------------------------------ records
-@dataclass(frozen=True)
-class PlainRecord:
-    """What a prompt/completion record in the plain format says: its speaker, and its turns when they parse."""
-
-    persona: str
-    conversation: Conversation | None  # None when the turns before the question do not alternate
-    exact: bool  # rendering the conversation gives back the record's prompt and completion byte for byte
-
-
-def _turn_name(prompt: str) -> str | None:
-    """The speaker the prompt hands over to: '...\n\nHuman: q\n\nTilda:' → 'Tilda'."""
-    head, _, last = prompt.rstrip(" \t").rpartition("\n\n")
-    if not last.endswith(":") or not head.strip():
-        return None
-    name = last[:-1].strip()
-    if not name or len(name) > 80 or name == HUMAN or not re.search(r"\w", name):
-        return None
-    return name
-
-
-def parse_plain_record(prompt: str, completion: str | None) -> PlainRecord | None:
-    """The original pipeline's records carry no persona field: the persona is the speaker whose turn the prompt
-    ends with (``"<system>\n\nHuman: <question>\n\n<Name>:"``). None when the prompt does not end that way."""
-    name = _turn_name(prompt)
-    if name is None:
-        return None
-    blocks = prompt.rstrip(" \t").rpartition("\n\n")[0].split("\n\n")
-    system: list[str] = []
-    turns: list[list[str]] = []
-    for block in blocks:
-        speaker = next((s for s in (HUMAN, name) if block.startswith(f"{s}:")), None)
-        if speaker is not None:
-            turns.append([speaker, block[len(speaker) + 1:]])
-        elif turns:
-            turns[-1][1] += "\n\n" + block  # a turn of several paragraphs
-        else:
-            system.append(block)
-    if not turns or turns[-1][0] != HUMAN:
-        return PlainRecord(name, None, False)
-    earlier = turns[:-1]
-    if len(earlier) % 2 or any(earlier[i][0] != HUMAN or earlier[i + 1][0] != name for i in range(0, len(earlier), 2)):
-        return PlainRecord(name, None, False)
-    history = tuple(Exchange(earlier[i][1].strip(), earlier[i + 1][1].strip()) for i in range(0, len(earlier), 2))
-    answer = completion.strip() if completion is not None else None
-    conversation = Conversation("\n\n".join(system).strip(), name, history, turns[-1][1].strip(), answer)
-    exact = plain_prompt(conversation.system, name, conversation.question, history) == prompt and (
-        completion is None or plain_completion(completion) == completion)
-    return PlainRecord(name, conversation, exact)
-
-
-def record_conversation(record: dict) -> Conversation | None:
-    """A record's structured form: from its messages, else from its plain prompt (the original's records)."""
-    conversation = conversation_from_record(record)
-    if conversation is not None or not isinstance(record.get("prompt"), str):
-        return conversation
-    parsed = parse_plain_record(record["prompt"], record.get("completion"))
-    if parsed is None or parsed.conversation is None:
-        return None
-    if record.get("persona") and record["persona"] != parsed.persona:
-        return None  # the record says another persona than its prompt's last turn: trust neither
-    return parsed.conversation

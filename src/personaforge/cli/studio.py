@@ -83,7 +83,7 @@ def review_status_command(
     """Review progress per persona and type, and every stale decision with its old and new text."""
     from rich.table import Table
 
-    from personaforge.cli_console import make_console
+    from personaforge.cli.console import make_console
     from personaforge.fileio import display_path
     from personaforge.studio.state import Studio
 

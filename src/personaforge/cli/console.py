@@ -18,3 +18,8 @@ def make_console(stderr: bool = False) -> Console:
     if stream.isatty():
         return Console(stderr=stderr)
     return Console(stderr=stderr, width=PIPE_WIDTH)
+
+
+# What the commands print through: results on stdout, logs and warnings on stderr.
+console = make_console()
+err_console = make_console(stderr=True)
