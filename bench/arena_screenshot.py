@@ -40,8 +40,8 @@ def main() -> None:
         page.goto(url.rstrip("/") + "/arena")
         page.wait_for_selector("#matchup[data-matchup]")
         page.select_option("#filter-persona", args.persona)
-        page.wait_for_function("() => document.querySelector('#matchup').dataset.matchup &&"
-                               " document.querySelector('#ratings-table tbody tr')")
+        page.wait_for_selector("#matchup[data-matchup]")
+        page.wait_for_selector("#ratings-table tbody tr")
         page.wait_for_timeout(300)
         page.screenshot(path=args.out, full_page=True)
         browser.close()

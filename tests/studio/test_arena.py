@@ -83,9 +83,10 @@ def test_review_and_arena_link_to_each_other(runs, dataset):
 
 
 def wait_matchup(page, previous: str | None = None) -> str:
-    page.wait_for_function("(prev) => { const m = document.querySelector('#matchup');"
-                           " return m.dataset.matchup && m.dataset.matchup !== prev; }", arg=previous, timeout=10000)
-    return page.get_attribute("#matchup", "data-matchup")
+    """The id of the matchup shown once it is another than ``previous``. (Selectors only: the page's CSP allows no
+    eval, which wait_for_function would need.)"""
+    selector = "#matchup[data-matchup]" + (f':not([data-matchup="{previous}"])' if previous else "")
+    return page.wait_for_selector(selector, timeout=10000).get_attribute("data-matchup")
 
 
 def test_a_full_blind_vote_flow_with_the_keyboard_moves_the_ratings(page, arena_url, runs):
@@ -111,7 +112,7 @@ def test_a_full_blind_vote_flow_with_the_keyboard_moves_the_ratings(page, arena_
         planted.append("left" if good_left else "right")
         page.keyboard.press("n" if i % 2 else "Enter")
         current = wait_matchup(page, current)
-    page.wait_for_function("() => document.querySelector('#ratings-table tbody tr')?.dataset.key === '%s'" % GOOD)
+    page.wait_for_selector(f'#ratings-table tbody tr:first-child[data-key="{GOOD}"]')
     rows = page.locator("#ratings-table tbody tr")
     assert [rows.nth(i).get_attribute("data-key") for i in range(rows.count())] == [GOOD, BAD]
     # the real answers too: tie, then both bad; the side-bias line counts only decisive votes
@@ -124,7 +125,7 @@ def test_a_full_blind_vote_flow_with_the_keyboard_moves_the_ratings(page, arena_
     current = wait_matchup(page, current)
     page.keyboard.press("x")
     page.wait_for_selector("#matchup[data-voted=both_bad]")
-    page.wait_for_function("() => document.querySelector('#side-bias').textContent.startsWith('8 votes')")
+    page.wait_for_selector('#side-bias:text-matches("^8 votes")')
     assert "of 6 decisive votes" in page.locator("#side-bias").inner_text()
     recorded = votes(runs)
     assert [v["vote"] for v in recorded] == planted + ["tie", "both_bad"]

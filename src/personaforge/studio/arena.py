@@ -108,7 +108,8 @@ def router(arena: Arena, security: Security, review: bool) -> APIRouter:
         html = ("<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
                 '<meta name=viewport content="width=device-width, initial-scale=1"><title>arena · personaforge studio'
                 f'</title><meta name="studio-token" content="{escape(security.token)}">'
-                '<link rel=stylesheet href="/static/studio.css"><script src="/static/arena.js" defer></script>'
+                '<link rel=stylesheet href="/static/studio.css"><script src="/static/common.js" defer></script>'
+                '<script src="/static/arena.js" defer></script>'
                 f"</head><body class=arena>{body}</body></html>")
         return HTMLResponse(html)
 

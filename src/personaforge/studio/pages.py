@@ -57,7 +57,8 @@ def progress_html(progress: dict) -> str:
 
 
 def _page(title: str, body: str, security: Security, version: int, script: bool) -> HTMLResponse:
-    tags = ('<script src="/static/studio.js" defer></script>' if script else "")
+    tags = ('<script src="/static/common.js" defer></script><script src="/static/studio.js" defer></script>'
+            if script else "")
     html = (
         "<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width, initial-scale=1">'
