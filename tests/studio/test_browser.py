@@ -57,7 +57,8 @@ def test_review_with_the_keyboard_only_accept_reject_edit_undo(page, studio):
     assert decisions[1]["reason"] == "cut mid-story"
     assert decisions[2]["answer"] == "I count every flash when the fog comes in."
     assert decisions[2]["question"] == "What do you do in fog?"
-    page.wait_for_function("document.querySelector('#progress-table tr.total td').textContent === '3 / 6'")
+    # selectors, not wait_for_function: polling a string needs eval, which the page's CSP refuses
+    page.wait_for_selector("#progress-table tr.total td:first-of-type:text-is('3 / 6')")
     # undo takes back the edit and shows that record again, undecided
     page.keyboard.press("u")
     showing(page, T2, "undecided")
@@ -89,7 +90,7 @@ def test_a_reload_keeps_the_decisions_the_position_and_the_undo(page, studio):
     page.keyboard.press("k")
     showing(page, L4, "edited")
     assert page.locator("#answer").inner_text() == "Storms come sideways."
-    page.wait_for_function("document.querySelector('#progress-table tr.total td').textContent === '2 / 6'")
+    page.wait_for_selector("#progress-table tr.total td:first-of-type:text-is('2 / 6')")
     page.keyboard.press("u")  # the tab's own last decision, remembered across the reload
     showing(page, L4, "undecided")
     assert actions(studio)[-1] == ("undo", L4)
@@ -160,5 +161,5 @@ def test_filters_and_the_stale_link(page, studio):
     page.keyboard.press("j")
     showing(page, L8)
     page.keyboard.press("j")
-    page.wait_for_function("document.querySelector('#notice').textContent.includes('End of the queue')")
+    page.wait_for_selector("#notice:has-text('End of the queue')")
     assert page.locator("#stale-count").inner_text() == "0"
