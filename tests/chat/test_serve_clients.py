@@ -154,3 +154,10 @@ def test_security_rules_are_the_studios(server, session):
         with pytest.raises(openai.PermissionDeniedError):
             client(keyed).models.list()
         assert ask(client(keyed, "s3cret-key-1"), "Hi?") is not None
+
+
+def test_serve_flags_are_checked_before_anything_loads(chat_run):
+    from tests.conftest import assert_user_error, run_persona
+
+    assert_user_error(run_persona("serve", str(chat_run), "--max-batch", "0"), "--max-batch")
+    assert_user_error(run_persona("serve", str(chat_run), "--api-key", "short"), "--api-key")

@@ -152,3 +152,16 @@ def test_answer_text_with_markup_shows_as_text(page, arena_url):
         wait_matchup(page, current)
     assert any("<b>before</b>" in t for t in page.locator(".side .answer").all_inner_texts())
     assert page.locator("#matchup b").count() == 0
+
+
+def test_persona_studio_runs_alone_is_the_arena_and_a_folder_without_runs_is_an_error(runs, tmp_path):
+    from tests.conftest import assert_user_error, run_persona
+    from tests.studio.test_cli import studio_process
+
+    with studio_process("--runs", str(runs), "--port", "0") as (url, process):
+        home = http("GET", url)
+        assert home.status == 303 and home.headers["location"] == "/arena"
+        assert "personaforge arena" in http("GET", url + "arena").body.decode()
+    (tmp_path / "empty").mkdir()
+    assert_user_error(run_persona("studio", "--runs", str(tmp_path / "empty"), "--port", "0"), "--runs",
+                      "persona eval")
