@@ -19,7 +19,7 @@ from personaforge.leaderboard.showcase import Showcase, build_showcase
 
 DEFAULT_METRIC = "rouge1"
 # Shown next to the ranking metric in the tables (when present); every metric goes into csv/json.
-KEY_METRICS = ("rouge1", "rouge2", "rougeL", "bleu", "chrf", "semantic_similarity")
+KEY_METRICS = ("rouge1", "rouge2", "rougeL", "bleu", "chrf", "semantic_similarity", "cross_attribution")
 # 1.0 is ideal for a length ratio, so "higher is better" ranking and a one-sided test would mislead.
 NOT_RANKABLE = {"length_ratio": "1.0 is ideal, not higher"}
 
