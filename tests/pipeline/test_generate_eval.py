@@ -300,9 +300,13 @@ def test_eval_refuses_bad_runs(tmp_path, trained_run, tiny_model, tiny_dataset):
 def test_run_then_sweep_skips_finished_and_continues_past_failures(tmp_path, tiny_model, tiny_dataset):
     good = write_config(tmp_path / "good", tiny_model, tiny_dataset, train={"max_steps": 2},
                         eval={"max_new_tokens": 6}, output={"dir": str(tmp_path / "runs")})
-    result = run_persona("run", str(good), "--max-samples", "2")
+    # A metric the board could not rank is refused before anything trains.
+    assert_user_error(run_persona("run", str(good), "--metric", "rogue1"), "--metric rogue1", "rouge1")
+    assert not (tmp_path / "runs").exists()
+    result = run_persona("run", str(good), "--max-samples", "2", "--metric", "semantic_similarity")
     assert result.returncode == 0, result.stderr
-    assert "(eval-baseline)" in result.stdout and "# Leaderboard: rouge1" in result.stdout
+    assert "(eval-baseline)" in result.stdout and "# Leaderboard: semantic_similarity" in result.stdout
+    assert "## Fine-tuned vs untuned baseline, every key metric" in result.stdout
     assert (tmp_path / "leaderboard" / "report.html").exists()
     bad = write_config(tmp_path / "bad", tiny_model, tiny_dataset, output={"dir": str(tmp_path / "runs")},
                        train={"lr": 1e4, "max_grad_norm": 1e9, "grad_spike_factor": 2.0})
