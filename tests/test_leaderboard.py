@@ -388,7 +388,14 @@ def test_attribution_is_ranked_and_tested_like_any_metric(tmp_path: Path) -> Non
     [delta] = board.baseline_deltas
     assert isinstance(delta.test, Paired) and delta.test.significant and delta.test.delta == pytest.approx(10 / 24)
     # By ROUGE-1 the same two runs come out the other way round: the metric choice decides the ranking.
-    assert labels(build_leaderboard(collect(tmp_path)), 1) == ["run-a (eval-baseline)", "run-a"]
+    by_rouge = build_leaderboard(collect(tmp_path))
+    assert labels(by_rouge, 1) == ["run-a (eval-baseline)", "run-a"]
+    # ... but the fine-tune is tested against its baseline on attribution whatever ranks the board.
+    tests = {t.metric: t for t in by_rouge.baseline_tests}
+    assert next(iter(tests)) == "rouge1" and not tests["rouge1"].test.significant
+    assert tests["attribution"].test.significant and tests["attribution"].delta == pytest.approx(10 / 24)
+    assert "| 1 | run-a | attribution | 0.917 | 0.500 | +0.417 |" in by_rouge.to_markdown()
+    assert json.loads(by_rouge.to_json())["baseline_tests"][1]["metric"] == "semantic_similarity"
 
 
 def test_answers_side_by_side_show_the_best_run_its_baseline_and_the_real_answer(board: Leaderboard) -> None:

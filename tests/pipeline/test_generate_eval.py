@@ -236,6 +236,30 @@ def test_eval_writes_metrics_predictions_and_report(trained_run):
     assert json.loads((trained_run / "eval" / "eval-baseline" / "metrics.json").read_text())["meta"]["samples"] == 1
 
 
+def test_cross_attribution_scores_each_question_by_its_probes(trained_run, tiny_dataset):
+    from personaforge.evaluate.attribution import PersonaClassifier
+
+    result = run_persona("eval", str(trained_run))
+    assert result.returncode == 0, result.stderr
+    folder = trained_run / "eval" / "eval"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    rows = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
+    probes = json.loads((folder / "probes.json").read_text())
+    train = [json.loads(line) for line in (tiny_dataset / "train.jsonl").read_text().splitlines()]
+    classifier = PersonaClassifier(seed=0).fit([r["messages"][-1]["content"] for r in train],
+                                               [r["persona"] for r in train])
+    # Recomputed from probes.json: the share of the other personas' answers labelled with the persona that gave them.
+    for index, row in enumerate(rows):
+        others = {p: a for p, a in probes[str(index)].items() if p != row["persona"]}
+        named = classifier.predict(list(others.values()))
+        expected = sum(n == p for n, p in zip(named, others)) / len(others)
+        assert row["scores"]["cross_attribution"] == pytest.approx(expected)
+    shares = [row["scores"]["cross_attribution"] for row in rows]
+    assert metrics["cross_attribution"] == pytest.approx(sum(shares) / len(shares))
+    lo, hi = metrics["ci"]["cross_attribution"]
+    assert lo <= metrics["cross_attribution"] <= hi and "cross_attribution" in metrics["definitions"]
+
+
 def test_empty_answers_are_recorded_not_a_crash(trained_run, monkeypatch):
     from personaforge.evaluate import runner
     from personaforge.train.run import Run
@@ -276,9 +300,13 @@ def test_eval_refuses_bad_runs(tmp_path, trained_run, tiny_model, tiny_dataset):
 def test_run_then_sweep_skips_finished_and_continues_past_failures(tmp_path, tiny_model, tiny_dataset):
     good = write_config(tmp_path / "good", tiny_model, tiny_dataset, train={"max_steps": 2},
                         eval={"max_new_tokens": 6}, output={"dir": str(tmp_path / "runs")})
-    result = run_persona("run", str(good), "--max-samples", "2")
+    # A metric the board could not rank is refused before anything trains.
+    assert_user_error(run_persona("run", str(good), "--metric", "rogue1"), "--metric rogue1", "rouge1")
+    assert not (tmp_path / "runs").exists()
+    result = run_persona("run", str(good), "--max-samples", "2", "--metric", "semantic_similarity")
     assert result.returncode == 0, result.stderr
-    assert "(eval-baseline)" in result.stdout and "# Leaderboard: rouge1" in result.stdout
+    assert "(eval-baseline)" in result.stdout and "# Leaderboard: semantic_similarity" in result.stdout
+    assert "## Fine-tuned vs untuned baseline, every key metric" in result.stdout
     assert (tmp_path / "leaderboard" / "report.html").exists()
     bad = write_config(tmp_path / "bad", tiny_model, tiny_dataset, output={"dir": str(tmp_path / "runs")},
                        train={"lr": 1e4, "max_grad_norm": 1e9, "grad_spike_factor": 2.0})

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from personaforge.export.model_card import EXAMPLE_HISTORY, EXAMPLE_QUESTION
+from personaforge.export.model_card_facts import EXAMPLE_HISTORY, EXAMPLE_QUESTION
 from personaforge.fileio import display_path
 from personaforge.prompting import Conversation, PromptFormat
 from tests.conftest import assert_user_error, run_persona

@@ -16,7 +16,7 @@ from personaforge.fileio import display_path
 @app.command("leaderboard")
 def leaderboard_command(
     runs: Annotated[Path, typer.Option("--runs", help="Folder searched recursively for evaluated runs.")] = Path("outputs/runs"),
-    metric: Annotated[str, typer.Option(help="Metric to rank by.")] = "rouge1",
+    metric: Annotated[str, typer.Option(help=METRIC_HELP)] = "rouge1",
     fmt: Annotated[str, typer.Option("--format", help="md, csv, json or html (printed to stdout).")] = "md",
     out: Annotated[Optional[Path], typer.Option(help="Also write every format, plots and report.html here.")] = None,
 ) -> None:
@@ -34,10 +34,27 @@ def leaderboard_command(
         err_console.print(f"report: {display_path(out / 'report.html')}", markup=False)
 
 
-def print_leaderboard(runs_dir: Path, out: Path) -> None:
+METRIC_HELP = "Metric to rank by (the fine-tune is tested against its baseline on the key metrics whatever ranks)."
+
+
+def check_metric_name(metric: str) -> None:
+    """Before a pipeline trains for an hour: a metric eval never writes cannot rank its leaderboard."""
+    from personaforge.evaluate.metrics import DEFINITIONS
+    from personaforge.leaderboard import NOT_RANKABLE
+
+    # Defined but not a per-run number the board ranks: parts of the attribution report, the scale reference, and
+    # per-sample stand-ins for corpus metrics.
+    described_only = {"real_answer_level", "attribution_accuracy", "attribution_macro_f1", "blending_index"}
+    names = [name for name in DEFINITIONS
+             if name not in NOT_RANKABLE and name not in described_only and not name.startswith("sentence_")]
+    if metric not in names:
+        raise PersonaForgeError(f"--metric {metric}: unknown metric; use one of: {', '.join(names)}")
+
+
+def print_leaderboard(runs_dir: Path, out: Path, metric: str = "rouge1") -> None:
     from personaforge.leaderboard import build_leaderboard, collect
 
-    board = build_leaderboard(collect(runs_dir), runs_dir=runs_dir)
+    board = build_leaderboard(collect(runs_dir), metric=metric, runs_dir=runs_dir)
     board.write_all(out)
     print(board.to_markdown())
     print(f"report: {display_path(out / 'report.html')}")

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from personaforge.cli.app import ALLOW_PICKLE, app, pickle_override
 from personaforge.cli.console import console, err_console
-from personaforge.cli.leaderboard import print_leaderboard
+from personaforge.cli.leaderboard import METRIC_HELP, check_metric_name, print_leaderboard
 from personaforge.cli.progress import train_progress
 from personaforge.errors import PersonaForgeError
 from personaforge.fileio import display_path
@@ -27,6 +27,7 @@ def run_command(
     max_samples: Annotated[Optional[int], typer.Option(help="Evaluate a seeded stratified subset.")] = None,
     leaderboard_out: Annotated[Optional[Path], typer.Option(help="Where the leaderboard report goes"
                                                             " (default: next to output.dir, in leaderboard/).")] = None,
+    metric: Annotated[str, typer.Option(help=METRIC_HELP)] = "rouge1",
     allow_pickle: Annotated[bool, ALLOW_PICKLE] = False,
 ) -> None:
     """The whole pipeline: build the data if missing → train → merge → eval (+ baseline) → leaderboard."""
@@ -36,6 +37,7 @@ def run_command(
     def log(message: str) -> None:
         err_console.print(message, markup=False, highlight=False, soft_wrap=True)
 
+    check_metric_name(metric)
     try:
         result = run_pipeline(config, [*(overrides or []), *pickle_override(allow_pickle)],
                               data_config=data_config, baseline=baseline,
@@ -49,7 +51,7 @@ def run_command(
         print(f"run: {display_path(result.run.path)}")
         raise typer.Exit(1)
     runs_dir = result.run.path.parent
-    print_leaderboard(runs_dir, leaderboard_out or runs_dir.parent / "leaderboard")
+    print_leaderboard(runs_dir, leaderboard_out or runs_dir.parent / "leaderboard", metric)
     print(f"run: {display_path(result.run.path)}")
 
 
@@ -60,6 +62,7 @@ def sweep_command(
     baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also evaluate each untuned base model.")] = True,
     max_samples: Annotated[Optional[int], typer.Option(help="Evaluate a seeded stratified subset.")] = None,
     leaderboard_out: Annotated[Optional[Path], typer.Option(help="Where the leaderboard report goes.")] = None,
+    metric: Annotated[str, typer.Option(help=METRIC_HELP)] = "rouge1",
     allow_pickle: Annotated[bool, ALLOW_PICKLE] = False,
 ) -> None:
     """Run the pipeline for each config, skipping finished runs and continuing past failures."""
@@ -70,6 +73,7 @@ def sweep_command(
     def log(message: str) -> None:
         err_console.print(message, markup=False, highlight=False, soft_wrap=True)
 
+    check_metric_name(metric)
     missing = [str(c) for c in configs if not c.is_file()]
     if missing:
         raise PersonaForgeError(f"config not found: {', '.join(missing)}")
@@ -93,7 +97,7 @@ def sweep_command(
     done = [r for r in results if r.run is not None and r.status == "finished"]
     if done:
         runs_dir = done[0].run.path.parent
-        print_leaderboard(runs_dir, leaderboard_out or runs_dir.parent / "leaderboard")
+        print_leaderboard(runs_dir, leaderboard_out or runs_dir.parent / "leaderboard", metric)
     failed = [r for r in results if r.status != "finished"]
     if failed:
         sys.stderr.write(f"error: {len(failed)} of {len(results)} config(s) did not finish: "

@@ -80,6 +80,11 @@ DEFINITIONS: dict[str, str] = {
     "attribution_macro_f1": "Unweighted mean over personas of the attribution classifier's F1.",
     "attribution": "Per sample 1 when the attribution classifier labels the answer with the persona it was "
     "generated for, else 0; its mean is attribution_accuracy (ranked with --metric attribution).",
+    "cross_attribution": "Per sample, the share of the other personas' answers to its question (the cross-persona "
+    "probes: the same question put to each other persona) that the attribution classifier labels with the persona "
+    "that answered: whether a persona keeps its own voice on a question meant for someone else (ranked with "
+    "--metric cross_attribution). An untuned model answers the question's topic, so its probes are labelled with "
+    "the persona the question came from.",
     "blending_index": "(B - W) / (1 - W) over all-MiniLM-L6-v2 cosines, where B is the mean cosine between "
     "different personas' answers to the same question and W the mean cosine between one persona's answers "
     "to different questions: 1 when every persona gives the same answer, 0 when answers to the same "

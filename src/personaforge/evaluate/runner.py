@@ -253,6 +253,7 @@ def score_answers(records: list[dict], conversations: list[Conversation], system
     probes: dict[str, dict[str, str]] = {str(i): {c.name: predictions[i]} for i, c in enumerate(conversations)}
     for (index, persona), answer in zip(probe_keys, probe_answers):
         probes[str(index)][persona] = answer
+    _score_cross_attribution(metrics, per_sample, classifier, probe_keys, probe_answers)
     try:
         blend = blending_index(probes)
     except PersonaForgeError as exc:  # too few samples (e.g. --max-samples 1): no index, not a failed eval
@@ -270,6 +271,25 @@ def score_answers(records: list[dict], conversations: list[Conversation], system
              "prediction": pred, "scores": s}
             for r, c, p, ref, pred, s in zip(records, conversations, prompts, references, predictions, per_sample)]
     return metrics, rows, probes
+
+
+def _score_cross_attribution(metrics: dict, per_sample: list[dict], classifier, probe_keys: list[tuple[int, str]],
+                             probe_answers: list[str]) -> None:
+    """Per sample, the share of its probes (the question put to each other persona) that the classifier labels
+    with the persona that answered. Own-question attribution is capped by what the question gives away (an
+    untuned model told who it is answers a kelp question about kelp); a probe is where a persona's voice shows."""
+    from personaforge.evaluate.stats import bootstrap_ci
+
+    if not probe_keys:  # one persona: nobody else to put the question to
+        return
+    hits: dict[int, list[float]] = defaultdict(list)
+    for (index, persona), named in zip(probe_keys, classifier.predict(probe_answers), strict=True):
+        hits[index].append(float(named == persona))
+    for index, scores in enumerate(per_sample):
+        scores["cross_attribution"] = sum(hits[index]) / len(hits[index])
+    values = [s["cross_attribution"] for s in per_sample]
+    metrics["cross_attribution"] = sum(values) / len(values)
+    metrics["ci"]["cross_attribution"] = list(bootstrap_ci(values))
 
 
 def _answer_text(record: dict) -> str:

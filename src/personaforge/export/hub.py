@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from personaforge.errors import PersonaForgeError
-from personaforge.export import model_card
+from personaforge.export import model_card, model_card_facts
 from personaforge.fileio import atomic_write_text, default_mode, display_path, dumps_json, replace_dir
 from personaforge.prompting import PromptFormat
 from personaforge.run_personas import RunPersona, run_personas
@@ -148,7 +148,7 @@ class Plan:
     ggufs: list[Path]
     modelfiles: list[Path]
     parity_reports: list[Path]
-    base: model_card.BaseModel
+    base: model_card_facts.BaseModel
 
 
 def _weights_ready(run: Run) -> bool:
@@ -191,7 +191,7 @@ def plan_push(options: PushOptions, log: Log) -> Plan:
     reports = [r for r in (g.with_name(g.stem + ".parity.json") for g in ggufs) if r.is_file()]
     weights = run.adapter_dir if options.adapter else run.path / "merged"
     return Plan(options, subfolder, personas, missing, fmt, weights, ggufs, modelfiles, reports,
-                model_card.base_model(run))
+                model_card_facts.base_model(run))
 
 
 def ensure_weights(plan: Plan, log: Log) -> None:
@@ -240,7 +240,7 @@ def _check_space(sources: list[tuple[Path, str]], parent: Path) -> None:
     check_disk(parent, needed + 10_000_000, "the push folder")
 
 
-def _adapter_config(source: Path, base: model_card.BaseModel, revision: str | None) -> str:
+def _adapter_config(source: Path, base: model_card_facts.BaseModel, revision: str | None) -> str:
     """The adapter's config names its base by hub id (the run recorded a local cache path)."""
     data = json.loads(source.read_text(encoding="utf-8"))
     if base.hub_id:
@@ -279,11 +279,12 @@ def build_folder(plan: Plan, folder: Path, log: Log) -> list[tuple[str, int]]:
     if not (folder / PROMPT_FORMAT).is_file():
         atomic_write_text(folder / PROMPT_FORMAT, dumps_json(plan.fmt.to_json()))
     relative_files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    inputs = model_card.CardInputs(
+    inputs = model_card_facts.CardInputs(
         run=run, repo=options.repo, subfolder=plan.subfolder, adapter=options.adapter, personas=plan.personas,
-        fmt=plan.fmt, base=plan.base, config=run.config, composition=model_card.data_composition(run),
-        evaluation=model_card.latest_eval(run),
-        example=model_card.example_conversation(plan.fmt, plan.personas[0], tokenizer) if plan.personas else ("", None),
+        fmt=plan.fmt, base=plan.base, config=run.config, composition=model_card_facts.data_composition(run),
+        evaluation=model_card_facts.latest_eval(run),
+        example=(model_card_facts.example_conversation(plan.fmt, plan.personas[0], tokenizer) if plan.personas
+                 else ("", None)),
         files=sorted(["README.md", *relative_files]), modelfiles=[p.name for p in plan.modelfiles],
         missing_consent=plan.missing, confirmed_rights=options.confirm_rights, parity=_parity(plan.parity_reports),
         train_metrics={k: v for k, v in run.read_json("train_metrics.json").items() if k != "loss_history"},

@@ -70,6 +70,22 @@ def delta_cells(delta: BaselineDelta) -> list[str]:
     return [str(d.eval_set), d.run, fmt(d.value), fmt(d.baseline_value), f"{d.delta:+.3f}", pct, overlap, test]
 
 
+TESTS_TITLE = "Fine-tuned vs untuned baseline, every key metric"
+
+
+def tests_header() -> list[str]:
+    return ["eval set", "run", "metric", "fine-tuned", "baseline", "Δ", "paired test", "significantly better"]
+
+
+def tests_cells(delta: BaselineDelta) -> list[str]:
+    d = delta
+    if isinstance(d.test, Paired):
+        test, better = format_p(d.test.p_value), "yes" if d.test.significant and d.delta > 0 else "no"
+    else:
+        test, better = d.test, "—"
+    return [str(d.eval_set), d.run, d.metric, fmt(d.value), fmt(d.baseline_value), f"{d.delta:+.3f}", test, better]
+
+
 # ------------------------------------------------------------------------------------------ plot names
 # Every file name render_plots can produce (write_all removes stale files of these shapes only).
 PLOT_PATTERN = re.compile(r"(bars-.+|training-loss|confusion-.+)\.png")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import base64
 import html
 
-from personaforge.leaderboard.display import (bars_name, delta_cells, delta_header, family_cells, family_header,
-                                              table_cells, table_header)
+from personaforge.leaderboard.display import (TESTS_TITLE, bars_name, delta_cells, delta_header, family_cells,
+                                              family_header, table_cells, table_header, tests_cells, tests_header)
 from personaforge.leaderboard.rank import Board
 from personaforge.leaderboard.showcase import Showcase
 
@@ -104,6 +104,9 @@ def render_html(board: Board, plots: dict[str, bytes]) -> str:
     if board.baseline_deltas:
         out.append("<h2>Fine-tuned vs untuned baseline</h2>")
         out.append(_table(delta_header(board), [delta_cells(d) for d in board.baseline_deltas]))
+    if board.baseline_tests:
+        out.append(f"<h2>{TESTS_TITLE}</h2>")
+        out.append(_table(tests_header(), [tests_cells(d) for d in board.baseline_tests]))
     if "training-loss.png" in plots:
         out += ["<h2>Training loss</h2>", _img(plots, "training-loss.png", "training and eval loss by step")]
     confusions = [name for name in plots if name.startswith("confusion-")]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from personaforge.leaderboard.display import (delta_cells, delta_header, family_cells, family_header, table_cells,
-                                              table_header)
+from personaforge.leaderboard.display import (TESTS_TITLE, delta_cells, delta_header, family_cells, family_header,
+                                              table_cells, table_header, tests_cells, tests_header)
 from personaforge.leaderboard.rank import Board
 from personaforge.leaderboard.showcase import showcase_markdown
 
@@ -36,4 +36,7 @@ def render(board: Board) -> str:
     if board.baseline_deltas:
         out += ["## Fine-tuned vs untuned baseline", ""]
         out += _md_table(delta_header(board), [delta_cells(d) for d in board.baseline_deltas]) + [""]
+    if board.baseline_tests:
+        out += [f"## {TESTS_TITLE}", ""]
+        out += _md_table(tests_header(), [tests_cells(d) for d in board.baseline_tests]) + [""]
     return "\n".join(out)

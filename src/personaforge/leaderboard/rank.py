@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,10 @@ from personaforge.leaderboard.showcase import Showcase, build_showcase
 
 DEFAULT_METRIC = "rouge1"
 # Shown next to the ranking metric in the tables (when present); every metric goes into csv/json.
-KEY_METRICS = ("rouge1", "rouge2", "rougeL", "bleu", "chrf", "semantic_similarity")
+# The fine-tune against its baseline is tested on these whatever ranks the board: the original's headline metric,
+# closeness of meaning to the person's real answer, and whether each persona sounds like itself.
+BASELINE_TEST_METRICS = ("rouge1", "semantic_similarity", "attribution", "cross_attribution")
+KEY_METRICS = ("rouge1", "rouge2", "rougeL", "bleu", "chrf", "semantic_similarity", "cross_attribution")
 # 1.0 is ideal for a length ratio, so "higher is better" ranking and a one-sided test would mislead.
 NOT_RANKABLE = {"length_ratio": "1.0 is ideal, not higher"}
 
@@ -171,6 +174,7 @@ class BaselineDelta:
     baseline_value: float
     intervals_overlap: bool | None
     test: Paired | str  # a Paired, or why no test was run
+    metric: str = ""
 
     @property
     def delta(self) -> float:
@@ -190,6 +194,9 @@ class Board:
     baseline_deltas: list[BaselineDelta]
     notes: list[str]
     columns: list[str]  # the key metrics present, the ranking metric first
+    # Every fine-tuned run against its baseline on each key metric (and attribution), the ranking metric first:
+    # whether a fine-tune helped should not depend on which metric ranks the board.
+    baseline_tests: list[BaselineDelta] = field(default_factory=list)
     arena: Any = None  # arena.Ratings from the runs folder's votes (keyed by eval folder), when anyone voted
     arena_root: Path | None = None
 
@@ -277,16 +284,19 @@ def _baseline_deltas(eval_set: EvalSet, metric: str) -> list[BaselineDelta]:
     deltas = []
     for row in eval_set.rows:
         entry = row.entry
-        if entry.baseline or row.value is None:
+        value = entry.metrics.get(metric)
+        if entry.baseline or value is None:
             continue
         base_row = by_eval.get((entry.run_dir.resolve(), entry.eval_name + BASELINE_SUFFIX))
-        if base_row is None or base_row.value is None:
+        base_value = base_row.entry.metrics.get(metric) if base_row else None
+        if base_value is None:
             continue
+        ci, base_ci = entry.ci.get(metric), base_row.entry.ci.get(metric)
         overlap = None
-        if row.ci and base_row.ci:
-            overlap = row.ci[0] <= base_row.ci[1] and base_row.ci[0] <= row.ci[1]
-        deltas.append(BaselineDelta(eval_set.index, entry.label, base_row.entry.label, row.value,
-                                    base_row.value, overlap, paired_test(entry, base_row.entry, metric)))
+        if ci and base_ci:
+            overlap = ci[0] <= base_ci[1] and base_ci[0] <= ci[1]
+        deltas.append(BaselineDelta(eval_set.index, entry.label, base_row.entry.label, value, base_value, overlap,
+                                    paired_test(entry, base_row.entry, metric), metric))
     return deltas
 
 
@@ -317,16 +327,18 @@ def build_board(entries: Sequence[Entry], metric: str = DEFAULT_METRIC) -> Board
     # The largest comparison comes first, then the set holding the best value; numbering follows.
     eval_sets.sort(key=lambda s: (-len(s.rows), -max((r.value for r in s.rows if r.value is not None),
                                                      default=float("-inf"))))
-    families, deltas = [], []
+    checked = [metric] + [m for m in BASELINE_TEST_METRICS if m != metric and any(m in e.metrics for e in entries)]
+    families, deltas, tests = [], [], []
     for index, eval_set in enumerate(eval_sets, 1):
         eval_set.index = index
         eval_set.verdict, eval_set.note = _verdict(eval_set.rows, metric)
         eval_set.showcase = build_showcase([row.entry for row in eval_set.rows], metric)
         families += _families(eval_set)
         deltas += _baseline_deltas(eval_set, metric)
+        tests += [delta for name in checked for delta in _baseline_deltas(eval_set, name)]
     if len(eval_sets) > 1:
         notes.insert(0, f"{len(eval_sets)} eval sets: ranked separately (runs scored on different eval records, or"
                         " decoded with different settings, are never ranked against each other)")
     definition = next((e.definitions[metric] for e in entries if metric in e.definitions), None)
     present = [m for m in KEY_METRICS if m != metric and any(m in e.metrics for e in entries)]
-    return Board(metric, definition, eval_sets, families, deltas, notes, [metric, *present])
+    return Board(metric, definition, eval_sets, families, deltas, notes, [metric, *present], tests)

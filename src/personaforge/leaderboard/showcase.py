@@ -50,7 +50,9 @@ def _score(row: dict | None, metric: str) -> float | None:
 
 
 def _selection_metric(rows: Sequence[dict], metric: str) -> str | None:
-    for name in ([metric] if metric != "attribution" else []) + list(FALLBACK_METRICS):
+    # Attribution scores say which persona an answer sounds like (cross_attribution: the probes' answers, not
+    # the one shown), too coarse to pick a best, median and worst answer by.
+    for name in ([metric] if metric not in ("attribution", "cross_attribution") else []) + list(FALLBACK_METRICS):
         if rows and all(_score(row, name) is not None for row in rows):
             return name
     return None

@@ -197,13 +197,29 @@ def add_lora(model, cfg: TrainConfig):
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.model.gradient_checkpointing)
     lora = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
                       target_modules=cfg.lora.target_modules, use_dora=cfg.lora.use_dora,
-                      use_rslora=cfg.lora.use_rslora, task_type="CAUSAL_LM", bias="none")
+                      use_rslora=cfg.lora.use_rslora, task_type="CAUSAL_LM", bias="none",
+                      layers_to_transform=_top_layers(model, cfg.lora.top_layers))
     try:
         return get_peft_model(model, lora)
     except ValueError as exc:
         names = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
         raise PersonaForgeError(f"lora.target_modules {cfg.lora.target_modules} do not match this model"
                                 f" ({str(exc).splitlines()[0][:100]}); its linear layers are: {', '.join(names)}") from None
+
+
+def _top_layers(model, top: int) -> list[int] | None:
+    """The indices of the last ``top`` decoder layers, for peft's layers_to_transform (None: every layer)."""
+    if not top:
+        return None
+    config = getattr(model.config, "text_config", None) or model.config
+    layers = getattr(config, "num_hidden_layers", None)
+    if not layers:
+        raise PersonaForgeError("lora.top_layers: this model's config does not say how many layers it has;"
+                                " remove lora.top_layers to adapt every layer")
+    if top > layers:
+        raise PersonaForgeError(f"lora.top_layers {top} is more than the model's {layers} layers; use at most {layers}"
+                                " (or 0 for all)")
+    return list(range(layers - top, layers))
 
 
 def _env(plan: Plan, cfg: TrainConfig) -> dict:
