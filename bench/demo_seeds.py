@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PERSONA = [sys.executable, "-m", "personaforge"]
-METRICS = ("attribution", "semantic_similarity", "rouge1")
+METRICS = ("semantic_similarity", "attribution", "cross_attribution", "rouge1")
 
 
 def run(command: list[str], log) -> str:
@@ -33,10 +33,12 @@ def run(command: list[str], log) -> str:
     return done.stdout
 
 
-def paired_result(runs: Path, metric: str, log) -> dict:
-    board = json.loads(run([*PERSONA, "leaderboard", "--runs", str(runs), "--metric", metric, "--format", "json"], log))
-    (delta,) = board["baseline_deltas"]  # one run and its baseline
-    return {"value": delta["value"], "baseline": delta["baseline_value"], **delta["paired_test"]}
+def paired_results(runs: Path, log) -> dict[str, dict]:
+    """The run against its baseline on each metric (one run and its baseline in ``runs``)."""
+    board = json.loads(run([*PERSONA, "leaderboard", "--runs", str(runs), "--format", "json"], log))
+    tests = {t["metric"]: t for t in board["baseline_tests"]}
+    return {m: {"value": tests[m]["value"], "baseline": tests[m]["baseline_value"], **tests[m]["paired_test"]}
+            for m in METRICS}
 
 
 def cpu_name() -> str:
@@ -52,6 +54,7 @@ def main() -> None:
     parser.add_argument("--config", default="configs/train/demo.yaml")
     parser.add_argument("--data-config", default="configs/data/default.yaml")
     parser.add_argument("--out", type=Path, default=Path("outputs/demo-seeds"))
+    parser.add_argument("--report-only", action="store_true", help="tabulate the seeds' finished runs again")
     args = parser.parse_args()
     out = args.out if args.out.is_absolute() else ROOT / args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -61,12 +64,15 @@ def main() -> None:
             folder = out / f"seed{seed}"
             data = folder / "data"
             started = time.perf_counter()
-            run([*PERSONA, "data", "build", args.data_config, "--seed", str(seed), "--out", str(data)], log)
-            run([*PERSONA, "run", args.config, f"data.path={data}", f"train.seed={seed}",
-                 f"output.dir={folder / 'runs'}", "--leaderboard-out", str(folder / "leaderboard")], log)
-            wall = time.perf_counter() - started
-            results = {metric: paired_result(folder / "runs", metric, log) for metric in METRICS}
-            samples = results["attribution"]["samples"]
+            if not args.report_only:
+                run([*PERSONA, "data", "build", args.data_config, "--seed", str(seed), "--out", str(data)], log)
+                run([*PERSONA, "run", args.config, f"data.path={data}", f"train.seed={seed}",
+                     f"output.dir={folder / 'runs'}", "--leaderboard-out", str(folder / "leaderboard")], log)
+                (folder / "wall_s").write_text(f"{time.perf_counter() - started:.1f}\n")
+            wall_file = folder / "wall_s"
+            wall = float(wall_file.read_text()) if wall_file.exists() else float("nan")
+            results = paired_results(folder / "runs", log)
+            samples = results["semantic_similarity"]["samples"]
             rows.append((seed, wall, samples, results))
             print(f"seed {seed}: {samples} samples, {wall / 60:.1f} min", flush=True)
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"] * 3

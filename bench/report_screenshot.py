@@ -21,7 +21,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("report", type=Path)
     parser.add_argument("--out", type=Path, default=Path("docs/demo-report.png"))
-    parser.add_argument("--width", type=int, default=1300)
+    parser.add_argument("--width", type=int, default=1500)
     parser.add_argument("--height", type=int, default=1700, help="pixels of the page kept, from the top")
     args = parser.parse_args()
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
