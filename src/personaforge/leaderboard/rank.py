@@ -328,14 +328,14 @@ def build_board(entries: Sequence[Entry], metric: str = DEFAULT_METRIC) -> Board
     eval_sets.sort(key=lambda s: (-len(s.rows), -max((r.value for r in s.rows if r.value is not None),
                                                      default=float("-inf"))))
     checked = [metric] + [m for m in BASELINE_TEST_METRICS if m != metric and any(m in e.metrics for e in entries)]
-    families, deltas, tests = [], [], []
+    families, tests = [], []
     for index, eval_set in enumerate(eval_sets, 1):
         eval_set.index = index
         eval_set.verdict, eval_set.note = _verdict(eval_set.rows, metric)
         eval_set.showcase = build_showcase([row.entry for row in eval_set.rows], metric)
         families += _families(eval_set)
-        deltas += _baseline_deltas(eval_set, metric)
         tests += [delta for name in checked for delta in _baseline_deltas(eval_set, name)]
+    deltas = [test for test in tests if test.metric == metric]  # the ranking metric's, tested once
     if len(eval_sets) > 1:
         notes.insert(0, f"{len(eval_sets)} eval sets: ranked separately (runs scored on different eval records, or"
                         " decoded with different settings, are never ranked against each other)")
