@@ -113,21 +113,27 @@ def _last_line(log_file: Path) -> str:
 
 
 # ------------------------------------------------------------------------------------------------- the child
-def _open(request: dict):
-    import llama_cpp
+def disable_weight_repacking() -> None:
+    """llama.cpp's `--no-repack` for llama-cpp-python, which has no setting for it (its AMX kernels for repacked
+    weights crash: personaforge.native). Llama() builds its model params from llama_model_default_params(); a
+    process that loads one model only can turn the extra buffer types off there. Also used by the tests' server."""
     import llama_cpp.llama_cpp as native
 
+    default_params = native.llama_model_default_params
+
+    def without_repack():
+        params = default_params()
+        params.use_extra_bufts = False
+        return params
+
+    native.llama_model_default_params = without_repack
+
+
+def _open(request: dict):
+    import llama_cpp
+
     if not request["repack"]:
-        # Llama() builds its model params from llama_model_default_params(); this process only ever loads this
-        # one model, so turning the extra buffer types off there is enough.
-        default_params = native.llama_model_default_params
-
-        def without_repack():
-            params = default_params()
-            params.use_extra_bufts = False
-            return params
-
-        native.llama_model_default_params = without_repack
+        disable_weight_repacking()
     threads = int(request["threads"])
     n_ctx = max(int(request["n_ctx"]), 64)
     logits_all = bool(request.get("logits_all", True)) and not request["vocab_only"]

@@ -12,16 +12,9 @@ import runpy
 
 
 def main() -> None:
-    import llama_cpp.llama_cpp as native
+    from personaforge.llama_worker import disable_weight_repacking
 
-    default_params = native.llama_model_default_params
-
-    def without_repack():
-        params = default_params()
-        params.use_extra_bufts = False
-        return params
-
-    native.llama_model_default_params = without_repack
+    disable_weight_repacking()
     # sys.argv is left as it is: the server's own argument parser reads the flags.
     runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
 

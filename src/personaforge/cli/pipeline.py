@@ -17,17 +17,25 @@ from personaforge.errors import PersonaForgeError
 from personaforge.fileio import display_path
 
 
+# The options run and sweep share (sweep passes them to every config's pipeline).
+DataConfigOption = Annotated[Optional[Path], typer.Option(help="Data config used when data.path is missing"
+                                                          " (default: configs/data/default.yaml).")]
+BaselineOption = Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also evaluate the untuned base model.")]
+MaxSamplesOption = Annotated[Optional[int], typer.Option(help="Evaluate a seeded stratified subset.")]
+LeaderboardOutOption = Annotated[Optional[Path], typer.Option(help="Where the leaderboard report goes"
+                                                              " (default: next to output.dir, in leaderboard/).")]
+MetricOption = Annotated[str, typer.Option(help=METRIC_HELP)]
+
+
 @app.command("run")
 def run_command(
     config: Annotated[Path, typer.Argument(help="Training config YAML.")],
     overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value overrides")] = None,
-    data_config: Annotated[Optional[Path], typer.Option(help="Data config used when data.path is missing"
-                                                        " (default: configs/data/default.yaml).")] = None,
-    baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also evaluate the untuned base model.")] = True,
-    max_samples: Annotated[Optional[int], typer.Option(help="Evaluate a seeded stratified subset.")] = None,
-    leaderboard_out: Annotated[Optional[Path], typer.Option(help="Where the leaderboard report goes"
-                                                            " (default: next to output.dir, in leaderboard/).")] = None,
-    metric: Annotated[str, typer.Option(help=METRIC_HELP)] = "rouge1",
+    data_config: DataConfigOption = None,
+    baseline: BaselineOption = True,
+    max_samples: MaxSamplesOption = None,
+    leaderboard_out: LeaderboardOutOption = None,
+    metric: MetricOption = "rouge1",
     allow_pickle: Annotated[bool, ALLOW_PICKLE] = False,
 ) -> None:
     """The whole pipeline: build the data if missing → train → merge → eval (+ baseline) → leaderboard."""
@@ -58,11 +66,11 @@ def run_command(
 @app.command("sweep")
 def sweep_command(
     configs: Annotated[list[Path], typer.Argument(help="Training configs, e.g. configs/train/*.yaml")],
-    data_config: Annotated[Optional[Path], typer.Option(help="Data config used when data.path is missing.")] = None,
-    baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also evaluate each untuned base model.")] = True,
-    max_samples: Annotated[Optional[int], typer.Option(help="Evaluate a seeded stratified subset.")] = None,
-    leaderboard_out: Annotated[Optional[Path], typer.Option(help="Where the leaderboard report goes.")] = None,
-    metric: Annotated[str, typer.Option(help=METRIC_HELP)] = "rouge1",
+    data_config: DataConfigOption = None,
+    baseline: BaselineOption = True,
+    max_samples: MaxSamplesOption = None,
+    leaderboard_out: LeaderboardOutOption = None,
+    metric: MetricOption = "rouge1",
     allow_pickle: Annotated[bool, ALLOW_PICKLE] = False,
 ) -> None:
     """Run the pipeline for each config, skipping finished runs and continuing past failures."""
