@@ -32,7 +32,7 @@ $(LLAMA_STAMP): $(STAMP)
 # merge → eval + untuned baseline → leaderboard (ranked by semantic similarity; the fine-tune is tested against its
 # baseline on ROUGE-1, semantic similarity, attribution and cross-attribution). outputs/demo starts fresh.
 demo: $(STAMP)
-	$(BIN)/persona data build configs/data/default.yaml
+	$(BIN)/persona data build configs/data/demo.yaml
 	rm -rf outputs/demo
 	$(BIN)/persona run configs/train/demo.yaml --metric semantic_similarity --leaderboard-out outputs/demo/leaderboard
 

@@ -44,7 +44,7 @@ def machine() -> dict:
 
 
 def build_bundled_dataset(out: Path) -> Path:
-    """data/default exactly as `make demo` builds it (configs/data/default.yaml), but into ``out``.
+    """data/default exactly as `persona data build configs/data/default.yaml` builds it, but into ``out``.
 
     Building a private copy keeps the benchmark independent of whatever state data/default is in, and never
     touches it; the build is seeded, so the records are the same.

@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("--data-config", default="configs/data/default.yaml")
     parser.add_argument("--out", type=Path, default=Path("outputs/demo-seeds"))
     parser.add_argument("--report-only", action="store_true", help="tabulate the seeds' finished runs again")
+    parser.add_argument("--label", default="", help="results file suffix, so a trial keeps its own table")
     args = parser.parse_args()
     out = args.out if args.out.is_absolute() else ROOT / args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -92,7 +93,8 @@ def main() -> None:
                          f" {ci} | {r['p_value']:.3f} | {'yes' if r['significant'] else 'no'} | {wall / 60:.1f} min |")
     text = "\n".join(lines) + "\n"
     print(text)
-    target = ROOT / "bench" / "results" / f"{date.today().isoformat()}-demo-seeds.md"
+    suffix = f"-{args.label}" if args.label else ""
+    target = ROOT / "bench" / "results" / f"{date.today().isoformat()}-demo-seeds{suffix}.md"
     target.write_text(text, encoding="utf-8")
     print(f"written: {target.relative_to(ROOT)}")
 

@@ -506,7 +506,7 @@ def run(args) -> dict:
     ours = trainers.get("personaforge", {}).get("tokens_per_s")
     section = {
         "settings": {"model": "pkg:smollm2-135m-instruct", "config": str(TRAIN_CONFIG.relative_to(REPO)),
-                     "dataset": "configs/data/default.yaml (built as make demo builds data/default)",
+                     "dataset": "configs/data/default.yaml (data/default as persona data build writes it)",
                      "steps": args.steps, "batch_size": args.batch_size, "threads": args.threads,
                      "heldout_samples": args.heldout, "original_max_length": ORIGINAL_MAX_LENGTH},
         "matmul_peak_flops": peaks["float32"],

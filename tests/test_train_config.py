@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from personaforge.config import TrainConfig, load_train_config
 from personaforge.errors import PersonaForgeError
@@ -309,6 +310,18 @@ LINEUP = {
 ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
+def test_the_demo_data_config_is_the_default_with_a_larger_eval_split():
+    """make demo builds configs/data/demo.yaml into the folder configs/train/demo.yaml trains on; the two data
+    configs differ only where the demo needs it, so the demo stays a demo of the default build."""
+    default = yaml.safe_load((REPO / "configs/data/default.yaml").read_text(encoding="utf-8"))
+    demo = yaml.safe_load((REPO / "configs/data/demo.yaml").read_text(encoding="utf-8"))
+    differing = {key for key in default.keys() | demo.keys() if default.get(key) != demo.get(key)}
+    assert differing == {"out", "eval_fraction"}
+    assert demo["eval_fraction"] > default["eval_fraction"]
+    assert demo["out"] == load_train_config(REPO / "configs/train/demo.yaml")[0].data.path
+    assert "configs/data/demo.yaml" in (REPO / "Makefile").read_text(encoding="utf-8")
+
+
 def test_the_whole_lineup_is_shipped():
     names = {path.stem for path in TRAIN_CONFIGS}
     assert names == set(LINEUP) | {"smollm2_135m_instruct", "gemma3_270m", "demo"}
@@ -319,7 +332,7 @@ def test_shipped_train_config_loads(path):
     assert path.read_text(encoding="utf-8").startswith("# ")  # says what it is and what it needs
     config, notes = load_train_config(path)
     assert notes == []
-    assert config.data.path == "data/default"
+    assert config.data.path == ("data/demo" if path.stem == "demo" else "data/default")
     assert config.output.dir == ("outputs/demo/runs" if path.stem == "demo" else "outputs/runs")
     assert config.lora.target_modules == ALL_PROJECTIONS
     if path.stem in LINEUP:
