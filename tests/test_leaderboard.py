@@ -212,6 +212,9 @@ def test_verdict_finds_a_planted_difference(board: Leaderboard) -> None:
     assert verdict.test.p_value == pytest.approx(1 / 1001)
     assert verdict.test.delta == pytest.approx(0.024) and verdict.test.samples == N
     assert verdict.text.startswith(f"winner {LLAMA_I} is significantly better than {MISTRAL_B} on rouge1 (p=0.001")
+    # The verdict states the bound of its own one-sided test, not only the two-sided interval.
+    assert 0 < verdict.test.lower_bound < verdict.test.delta
+    assert f"at least {verdict.test.lower_bound:+.3f} with one-sided 95% confidence" in verdict.text
     assert board.eval_sets[1].verdict is None and "only one run" in board.eval_sets[1].note
 
 
@@ -223,7 +226,7 @@ def test_verdict_does_not_find_a_null_difference(tmp_path: Path) -> None:
     write_eval(write_run(tmp_path, "run-b", "x/Mistral-7B"), "eval", b, model="x/Mistral-7B")
     verdict = build_leaderboard(collect(tmp_path)).eval_sets[0].verdict
     assert verdict.winner == "run-a"
-    assert verdict.test.p_value > 0.3 and not verdict.test.significant
+    assert verdict.test.p_value > 0.3 and not verdict.test.significant and verdict.test.lower_bound < 0
     assert f"winner run-a is not significantly better than run-b on rouge1 (p={verdict.test.p_value:.3f}" \
         in verdict.text
 

@@ -54,19 +54,29 @@ def test_fast_corpus_bleu_resamples_equal_recomputing_with_sacrebleu():
 
 
 def test_paired_bootstrap_finds_a_planted_difference_and_no_null_one():
-    found, false_alarms = 0, 0
+    found, false_alarms, consistent = 0, 0, 0
     for trial in range(40):
         rng = np.random.default_rng(100 + trial)
         base = rng.random(60)
         better = base + 0.05 + rng.normal(0, 0.05, 60)  # a real, per-sample-noisy improvement
-        found += paired_bootstrap(better, base, seed=trial)["p_value"] < 0.05
+        planted = paired_bootstrap(better, base, seed=trial)
+        found += planted["p_value"] < 0.05
         # Null: two runs from one distribution, each pair swapped at random.
         a, b = rng.random(60), rng.random(60)
         swap = rng.random(60) < 0.5
         a, b = np.where(swap, b, a), np.where(swap, a, b)
-        false_alarms += paired_bootstrap(a, b, seed=trial)["p_value"] < 0.05
+        null = paired_bootstrap(a, b, seed=trial)
+        false_alarms += null["p_value"] < 0.05
+        consistent += _bound_agrees_with_test(planted) + _bound_agrees_with_test(null)
     assert found == 40
     assert false_alarms <= 6  # expected 2 of 40 at a 5% level; 7 or more has probability ~0.001
+    assert consistent == 80
+
+
+def _bound_agrees_with_test(result: dict) -> bool:
+    """The one-sided bound is above 0 exactly when the one-sided test says significant (5% level)."""
+    lo, hi = result["ci"]
+    return lo <= result["lower_bound"] <= hi and (result["lower_bound"] > 0) == (result["p_value"] < 0.05)
 
     result = paired_bootstrap(base + 0.05 + rng.normal(0, 0.05, 60), base)
     assert result["p_value"] == pytest.approx(1 / 1001)  # A wins every resample: the +1 correction's floor

@@ -113,7 +113,10 @@ def paired_bootstrap(
     Both runs are scored on the same resampled sample indices. Returns
 
     * ``delta``: metric(A) - metric(B) on the full eval set;
-    * ``ci``: percentile interval of the resampled deltas;
+    * ``ci``: percentile interval of the resampled deltas (two-sided);
+    * ``lower_bound``: the one-sided ``1 - alpha`` lower bound of the delta (the ``alpha`` percentile of the
+      resampled deltas), the interval that matches the one-sided test: it is above 0 when ``p_value`` is below
+      ``alpha`` (up to the +1 below), where the two-sided ``ci`` can still reach below 0;
     * ``p_value``: one-sided, ``(1 + #{resamples where A <= B}) / (1 + n)``. The +1 counts the observed
       data as one more resample, so the p-value is never 0 with finitely many resamples (the smallest
       possible is ``1 / (n + 1)``, about 0.001 for n = 1000), and ties count against A, so identical runs
@@ -135,5 +138,6 @@ def paired_bootstrap(
         "delta": point_a - point_b,
         "p_value": (1 + not_better) / (1 + n),
         "ci": _percentiles(deltas, alpha),
+        "lower_bound": _percentiles(deltas, 2 * alpha)[0],
         "n": n,
     }

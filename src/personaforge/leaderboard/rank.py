@@ -38,6 +38,7 @@ class Paired:
     p_value: float
     samples: int
     resamples: int
+    lower_bound: float  # one-sided 95% lower bound of delta: the interval of the one-sided test
 
     @property
     def significant(self) -> bool:
@@ -78,7 +79,7 @@ def paired_test(a: Entry, b: Entry, metric: str) -> Paired | str:
         result = paired_bootstrap(stat_a, stat_b)
     lo, hi = result["ci"]
     return Paired(float(result["delta"]), (float(lo), float(hi)), float(result["p_value"]), len(pairs),
-                  int(result["n"]))
+                  int(result["n"]), float(result["lower_bound"]))
 
 
 def format_p(p: float) -> str:
@@ -111,8 +112,9 @@ class Verdict:
         t = self.test
         word = "significantly better" if t.significant else "not significantly better"
         return (f"winner {self.winner} is {word} than {self.runner_up} on {self.metric} ({format_p(t.p_value)};"
-                f" Δ {t.delta:+.3f}, 95% CI [{t.ci[0]:+.3f}, {t.ci[1]:+.3f}]; one-sided paired bootstrap,"
-                f" {t.resamples} resamples of {t.samples} shared samples)")
+                f" Δ {t.delta:+.3f}, at least {t.lower_bound:+.3f} with one-sided 95% confidence; two-sided 95% CI"
+                f" [{t.ci[0]:+.3f}, {t.ci[1]:+.3f}]; paired bootstrap, {t.resamples} resamples of {t.samples}"
+                " shared samples)")
 
 
 @dataclass

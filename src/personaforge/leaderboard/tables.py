@@ -54,8 +54,9 @@ def _paired_dict(test: Paired | str | None) -> dict[str, Any] | None:
         return None
     if isinstance(test, str):
         return {"tested": False, "reason": test}
-    return {"tested": True, "delta": test.delta, "ci": list(test.ci), "p_value": test.p_value,
-            "significant": test.significant, "samples": test.samples, "resamples": test.resamples}
+    return {"tested": True, "delta": test.delta, "ci": list(test.ci), "lower_bound": test.lower_bound,
+            "p_value": test.p_value, "significant": test.significant, "samples": test.samples,
+            "resamples": test.resamples}
 
 
 def _entry_dict(row: Row) -> dict[str, Any]:
