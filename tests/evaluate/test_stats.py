@@ -53,6 +53,12 @@ def test_fast_corpus_bleu_resamples_equal_recomputing_with_sacrebleu():
     assert bootstrap_ci(fast, n=100) == pytest.approx(bootstrap_ci(slow, n=100), abs=1e-12)
 
 
+def _bound_agrees_with_test(result: dict) -> bool:
+    """The one-sided bound is above 0 exactly when the one-sided test says significant (5% level)."""
+    lo, hi = result["ci"]
+    return lo <= result["lower_bound"] <= hi and (result["lower_bound"] > 0) == (result["p_value"] < 0.05)
+
+
 def test_paired_bootstrap_finds_a_planted_difference_and_no_null_one():
     found, false_alarms, consistent = 0, 0, 0
     for trial in range(40):
@@ -72,16 +78,20 @@ def test_paired_bootstrap_finds_a_planted_difference_and_no_null_one():
     assert false_alarms <= 6  # expected 2 of 40 at a 5% level; 7 or more has probability ~0.001
     assert consistent == 80
 
-
-def _bound_agrees_with_test(result: dict) -> bool:
-    """The one-sided bound is above 0 exactly when the one-sided test says significant (5% level)."""
-    lo, hi = result["ci"]
-    return lo <= result["lower_bound"] <= hi and (result["lower_bound"] > 0) == (result["p_value"] < 0.05)
-
     result = paired_bootstrap(base + 0.05 + rng.normal(0, 0.05, 60), base)
     assert result["p_value"] == pytest.approx(1 / 1001)  # A wins every resample: the +1 correction's floor
     assert result["ci"][0] > 0 and result["n"] == 1000
 
+
+
+def test_a_gain_significant_one_sided_has_a_positive_one_sided_bound():
+    # A small gain whose one-sided p falls between 0.025 and 0.05: significant one-sided, while the two-sided 95%
+    # interval still reaches below 0. The one-sided bound is the one that agrees with the test.
+    rng = np.random.default_rng(2)
+    base = rng.random(80)
+    result = paired_bootstrap(base + 0.02 + rng.normal(0, 0.1, 80), base)
+    assert 0.025 < result["p_value"] < 0.05
+    assert result["ci"][0] < 0 < result["lower_bound"] < result["delta"]
 
 def test_identical_runs_give_p_one_and_zero_delta():
     scores = np.random.default_rng(5).random(50)
