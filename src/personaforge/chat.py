@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from personaforge.errors import PersonaForgeError
-from personaforge.generate import GenerationSettings, decoding_kwargs
+from personaforge.generate import GenerationSettings, decoding_kwargs, split_stops
 from personaforge.prompting import Conversation, Exchange, PromptFormat
 from personaforge.run_personas import RunPersona, find_persona, run_personas
 from personaforge.train import PROMPT_FORMAT_FILE
@@ -125,9 +125,8 @@ class Reply:
                  stop_strings: Sequence[str] = (), eos_ids: Sequence[int] = ()) -> None:
         self.model, self.tokenizer, self.settings = model, tokenizer, settings
         self.prompt_ids = list(prompt_ids)
-        special = set(tokenizer.all_special_tokens)
-        self.eos_ids = sorted(set(eos_ids) | {tokenizer.convert_tokens_to_ids(s) for s in stop_strings if s in special})
-        self.text_stops = [s for s in stop_strings if s and s not in special]
+        stop_ids, self.text_stops = split_stops(tokenizer, stop_strings)
+        self.eos_ids = sorted(set(eos_ids) | stop_ids)
         self.filter = StopFilter(self.text_stops)
         self.cancel = threading.Event()
         self.text = ""

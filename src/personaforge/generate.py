@@ -99,14 +99,22 @@ def cut_at_stop(text: str, stop_strings: Sequence[str]) -> str:
     return text[:cut].strip()
 
 
-def _stop_token_ids(tokenizer, stop_strings: Sequence[str]) -> list[int]:
-    """EOS plus any stop string that is a single special token (e.g. <|im_end|>, <|eot_id|>)."""
-    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+def split_stops(tokenizer, stop_strings: Sequence[str]) -> tuple[set[int], list[str]]:
+    """Stop strings split by how generation ends at them: the ids of those that are a single special token
+    (e.g. <|im_end|>, <|eot_id|>), which end a row like EOS, and the rest, matched in the decoded text."""
+    special = set(tokenizer.all_special_tokens)
+    ids: set[int] = set()
     for stop in stop_strings:
-        token = tokenizer.convert_tokens_to_ids(stop) if stop in tokenizer.all_special_tokens else None
+        token = tokenizer.convert_tokens_to_ids(stop) if stop in special else None
         if isinstance(token, int) and token != tokenizer.unk_token_id:
             ids.add(token)
-    return sorted(ids)
+    return ids, [s for s in stop_strings if s and s not in special]
+
+
+def _stop_token_ids(tokenizer, stop_strings: Sequence[str]) -> list[int]:
+    """EOS plus any stop string that is a single special token."""
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    return sorted(ids | split_stops(tokenizer, stop_strings)[0])
 
 
 # A batch is as wide as its longest prompt, and the prefill computes every pad position: with prompts
@@ -329,7 +337,7 @@ def generate(model, tokenizer, prompts: Sequence[str], settings: GenerationSetti
         return []
     encoded = [tokenizer(p, add_special_tokens=add_special_tokens)["input_ids"] for p in prompts]
     eos_ids = _stop_token_ids(tokenizer, stop_strings)
-    text_stops = [s for s in stop_strings if s not in tokenizer.all_special_tokens]
+    text_stops = split_stops(tokenizer, stop_strings)[1]
     answers: list[str] = [""] * len(prompts)
     model.eval()
     separately = _can_prefill_separately(model, settings, encoded)

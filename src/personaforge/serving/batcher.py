@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from personaforge.chat import StopFilter
-from personaforge.generate import GenerationSettings, generate_together
+from personaforge.generate import GenerationSettings, generate_together, split_stops
 
 Event = Callable[[str, object], None]  # ("text", piece) | ("done", job) | ("error", exception)
 
@@ -53,10 +53,10 @@ def batch_key(settings: GenerationSettings) -> GenerationSettings:
 
 class _Row:
     def __init__(self, job: Job, tokenizer, eos: set[int], text_stops: list[str]) -> None:
-        special = set(tokenizer.all_special_tokens)
         self.job, self.tokenizer = job, tokenizer
-        self.eos = eos | {tokenizer.convert_tokens_to_ids(s) for s in job.stops if s in special}
-        self.filter = StopFilter([*text_stops, *(s for s in job.stops if s and s not in special)])
+        stop_ids, own_text_stops = split_stops(tokenizer, job.stops)
+        self.eos = eos | stop_ids
+        self.filter = StopFilter([*text_stops, *own_text_stops])
         self.tokens: list[int] = []
         self.decoded = ""
         self.done = False
@@ -137,10 +137,8 @@ class Batcher:
         self.max_batch = max(1, max_batch)
         self.gather_s = gather_s
         self.log = log
-        special = set(session.tokenizer.all_special_tokens)
-        self.eos = set(session.eos_ids) | {session.tokenizer.convert_tokens_to_ids(s)
-                                           for s in session.stop_strings if s in special}
-        self.text_stops = [s for s in session.stop_strings if s and s not in special]
+        stop_ids, self.text_stops = split_stops(session.tokenizer, session.stop_strings)
+        self.eos = set(session.eos_ids) | stop_ids
         self.pending: deque[Job] = deque()
         self.ready = threading.Condition()
         self.stopping = False
