@@ -401,6 +401,29 @@ def test_attribution_is_ranked_and_tested_like_any_metric(tmp_path: Path) -> Non
     assert json.loads(by_rouge.to_json())["baseline_tests"][1]["metric"] == "semantic_similarity"
 
 
+def test_the_tests_table_shows_what_a_search_of_the_persons_own_words_reaches(tmp_path: Path) -> None:
+    run = write_run(tmp_path, "run-a", "x/Llama-3-8B")
+    write_eval(run, "eval", scores(0.30, 1), model="x/Llama-3-8B")
+    write_eval(run, "eval-baseline", scores(0.31, 2), model="x/Llama-3-8B")
+    plain = build_leaderboard(collect(tmp_path))
+    assert all(t.searched is None for t in plain.baseline_tests) and "own words, searched" not in plain.to_html()
+    metrics_path = run / "eval" / "eval" / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics["retrieval_level"] = {"rouge1": {"value": 0.1875, "ci": [0.15, 0.22], "samples": N},
+                                  "semantic_similarity": {"value": 0.3125, "ci": [0.28, 0.35], "samples": N}}
+    metrics_path.write_text(json.dumps(metrics))
+    board = build_leaderboard(collect(tmp_path))
+    tests = {t.metric: t for t in board.baseline_tests}
+    assert tests["rouge1"].searched == 0.1875 and tests["semantic_similarity"].searched == 0.3125
+    assert tests["attribution"].searched is None  # no such level: the cell says so instead of inventing one
+    markdown = board.to_markdown()
+    assert "| 1 | run-a | rouge1 | 0.300 | 0.310 | -0.010 | p=1.000 | no | 0.188 |" in markdown
+    assert "| 1 | run-a | semantic_similarity | 0.500 | 0.500 | +0.000 | p=0.481 | no | 0.312 |" in markdown
+    assert "own words, searched" in markdown and "retrieval_level" in markdown
+    assert "own words, searched" in board.to_html()
+    assert json.loads(board.to_json())["baseline_tests"][0]["retrieval_level"] == 0.1875
+
+
 def test_answers_side_by_side_show_the_best_run_its_baseline_and_the_real_answer(board: Leaderboard) -> None:
     showcase = board.eval_sets[0].showcase
     assert (showcase.run, showcase.baseline, showcase.metric) == (LLAMA_I, LLAMA_I_BASELINE, "rouge1")

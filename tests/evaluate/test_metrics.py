@@ -300,3 +300,33 @@ def test_real_answer_level_samples_a_seeded_pool_of_a_talkative_persona(embedder
     assert levels[0] == metrics.real_answer_level([reference], ["Ada"], answers, embedder, seed=0)["rouge1"][0]
     assert all(any(level == pytest.approx(m) for m in subset_means) for level in levels)  # 3 answers each
     assert len({round(level, 9) for level in levels}) > 1  # and which three depends on the seed
+
+
+def test_retrieval_level_scores_the_persona_answer_that_best_fits_each_question(embedder):
+    questions = ["How do the bees survive the winter?", "What eats the kelp?", "Anything at all?"]
+    references = ["In winter the bees cluster together and eat their honey.", "Urchins eat it down to rock.",
+                  "Jazz is listening."]
+    personas = ["Tomas", "Leila", "Nobody"]
+    bees = "The bees keep warm in winter by clustering in the hive."
+    honey = "Honey sells well at the Saturday market in town."
+    urchins = "Sea urchins graze the kelp until the reef is bare."
+    answers = [("Tomas", honey), ("Tomas", bees), ("Tomas", bees), ("Leila", "The boat leaves at six."),
+               ("Leila", urchins), ("Odile", "Bees in winter, bees in the hive, winter bees.")]
+    level = metrics.retrieval_level(questions, references, personas, answers, embedder)
+    scorer = rouge_scorer.RougeScorer(["rouge1"])
+    # The answer chosen is the one that fits the question, not the first or the most similar to the reference,
+    # from the asked persona only (never Odile's); a persona without answers is left out.
+    assert level["rouge1"] == pytest.approx([scorer.score(references[0], bees)["rouge1"].fmeasure,
+                                             scorer.score(references[1], urchins)["rouge1"].fmeasure])
+    expected = [float(embedder.embed([bees])[0] @ embedder.embed([references[0]])[0]),
+                float(embedder.embed([urchins])[0] @ embedder.embed([references[1]])[0])]
+    assert level["semantic_similarity"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_retrieval_level_never_finds_the_reference_itself(embedder):
+    reference = "The bees keep warm in winter by clustering in the hive."
+    other = "Honey sells well at the Saturday market in town."
+    level = metrics.retrieval_level(["How do bees survive winter?"], [reference], ["Tomas"],
+                                    [("Tomas", reference), ("Tomas", other)], embedder)
+    assert level["rouge1"] == pytest.approx([rouge_scorer.RougeScorer(["rouge1"]).score(reference, other)["rouge1"]
+                                             .fmeasure])

@@ -229,8 +229,11 @@ def test_eval_writes_metrics_predictions_and_report(trained_run):
     level = metrics["real_answer_level"]["rouge1"]
     assert 0 < level["value"] < 1 and level["ci"][0] <= level["value"] <= level["ci"][1]
     assert level["samples"] == metrics["meta"]["samples"]  # every tiny persona has real training answers
+    found = metrics["retrieval_level"]["semantic_similarity"]
+    assert -1 <= found["ci"][0] <= found["value"] <= found["ci"][1] <= 1
+    assert found["samples"] == metrics["meta"]["samples"]
     report = (folder / "report.md").read_text()
-    assert "## Persona attribution" in report and "real_answer_level" in report
+    assert "## Persona attribution" in report and "real_answer_level" in report and "retrieval_level" in report
     baseline = run_persona("eval", str(trained_run), "--baseline", "--max-samples", "1")
     assert baseline.returncode == 0, baseline.stderr
     assert json.loads((trained_run / "eval" / "eval-baseline" / "metrics.json").read_text())["meta"]["samples"] == 1

@@ -74,6 +74,10 @@ DEFINITIONS: dict[str, str] = {
     "semantic_similarity of the same persona's real training answers (said to other questions; at most "
     f"{REAL_ANSWER_POOL} per persona, seeded) against its reference: what the person's own words reach "
     "without knowing the held-out content.",
+    "retrieval_level": "For scale, not a score of the model: for each eval sample, the rouge1 and "
+    "semantic_similarity against its reference of the one real training answer of the same persona whose opening "
+    "fits the question best (all-MiniLM-L6-v2 cosine, as the data build pairs questions with passages): what a "
+    "search of the person's own words by the question reaches.",
     # attribution.py computes these; they live here so metrics.json takes every definition from one dict.
     "attribution_accuracy": "Share of answers that a TF-IDF (word 1-2-grams + character 2-5-grams) linear SVM, "
     "trained on the training completions, labels with the persona they were generated for.",
@@ -192,6 +196,37 @@ def real_answer_level(references: Sequence[str], personas: Sequence[str], answer
         level["rouge1"].append(float(np.mean([scorer.score(reference, text)["rouge1"].fmeasure for text in pool])))
         cosines = embedder.embed(pool) @ embedder.embed([reference])[0]
         level["semantic_similarity"].append(float(np.mean(cosines)))
+    return level
+
+
+def retrieval_level(questions: Sequence[str], references: Sequence[str], personas: Sequence[str],
+                    answers: Sequence[tuple[str, str]], embedder: Embedder | None = None) -> dict[str, list[float]]:
+    """Per eval sample, the ROUGE-1 F and semantic similarity against its reference of the persona's real answer
+    (from ``answers``, (persona, text) pairs) that best fits its question.
+
+    A model that only looked the person up would answer this way, so a fine-tune that does not clear this level
+    has learned no more than a search would find. Fit is scored on an answer's opening, as the data build pairs
+    questions with passages. Samples whose persona has no real answers are left out.
+    """
+    from personaforge.dataset.retrieval import opening  # the data stage's definition of where an answer responds
+
+    if not len(questions) == len(references) == len(personas):
+        raise ValueError(f"{len(questions)} questions, {len(references)} references, {len(personas)} personas")
+    pools: dict[str, list[str]] = {}
+    for persona, text in answers:
+        if text.strip() and text not in pools.setdefault(persona, []):
+            pools[persona].append(text)
+    embedder = embedder or default_embedder()
+    scorer = rouge_scorer.RougeScorer(["rouge1"], use_stemmer=False)
+    level: dict[str, list[float]] = {"rouge1": [], "semantic_similarity": []}
+    for question, reference, persona in zip(questions, references, personas):
+        pool = [text for text in pools.get(persona, ()) if text.strip() != reference.strip()]
+        if not pool or not reference.strip():
+            continue
+        fits = embedder.embed([opening(text) for text in pool]) @ embedder.embed([question])[0]
+        found = pool[int(np.argmax(fits))]
+        level["rouge1"].append(float(scorer.score(reference, found)["rouge1"].fmeasure))
+        level["semantic_similarity"].append(float(embedder.embed([found])[0] @ embedder.embed([reference])[0]))
     return level
 
 

@@ -43,9 +43,12 @@ def render_report(metrics: dict, rows: list[dict]) -> str:
             out.append(f"| {key} | {metrics[key]:.3f} | {ci} |")
     level = metrics.get("real_answer_level") or {}
     if level:
-        parts = [f"{key} {v['value']:.3f} [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}]" for key, v in level.items()]
         out += ["", "For scale: the same person's real training answers, said to other questions, score "
-                + " and ".join(parts) + " against these references (`real_answer_level`)."]
+                + _level_parts(level) + " against these references (`real_answer_level`)."]
+    found = metrics.get("retrieval_level") or {}
+    if found:
+        out += ["", "The one real training answer of the same person that best fits each question (what a search of"
+                " their own words would find) scores " + _level_parts(found) + " (`retrieval_level`)."]
     attribution = metrics.get("attribution", {})
     out += ["", "## Persona attribution", "",
             f"A classifier trained on the training answers attributes **{attribution.get('accuracy', 0):.2f}** of the"
@@ -75,3 +78,7 @@ def render_report(metrics: dict, rows: list[dict]) -> str:
                        f" | {_cell(row['prediction']) or '*(empty)*'} |")
         out.append("")
     return "\n".join(out)
+
+
+def _level_parts(level: dict) -> str:
+    return " and ".join(f"{key} {v['value']:.3f} [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}]" for key, v in level.items())

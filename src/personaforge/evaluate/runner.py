@@ -217,7 +217,7 @@ def score_answers(records: list[dict], conversations: list[Conversation], system
     rows, probes). ``train_records`` train the attribution classifier and give the real-answer level."""
     from personaforge.evaluate.attribution import PersonaClassifier, attribution_report, blending_index
     from personaforge.evaluate.metrics import (DEFINITIONS, MEAN_METRICS, aggregate, confidence_intervals,
-                                               real_answer_level, score_samples)
+                                               real_answer_level, retrieval_level, score_samples)
     from personaforge.evaluate.stats import bootstrap_ci
 
     personas = sorted(systems)
@@ -262,15 +262,23 @@ def score_answers(records: list[dict], conversations: list[Conversation], system
     metrics["attribution"] = attribution
     # Only records marked as the person's own words count (the original pipeline's records carry no type).
     real = [(str(r["persona"]), _answer_text(r)) for r in train_records if r.get("type") == "extracted"]
-    metrics["real_answer_level"] = {
-        key: {"value": sum(values) / len(values), "ci": list(bootstrap_ci(values)), "samples": len(values)}
-        for key, values in real_answer_level(references, truth, real, seed=seed).items() if values}
+    metrics["real_answer_level"] = _summarised(real_answer_level(references, truth, real, seed=seed))
+    metrics["retrieval_level"] = _summarised(
+        retrieval_level([c.question for c in conversations], references, truth, real))
     metrics["per_persona"] = _per_persona(truth, per_sample, MEAN_METRICS)
     metrics["definitions"] = DEFINITIONS
     rows = [{"id": r.get("id"), "persona": c.name, "question": c.question, "prompt": p, "expected": ref,
              "prediction": pred, "scores": s}
             for r, c, p, ref, pred, s in zip(records, conversations, prompts, references, predictions, per_sample)]
     return metrics, rows, probes
+
+
+def _summarised(level: dict[str, list[float]]) -> dict[str, dict]:
+    """A scale reference's per-sample values → mean, 95% interval and sample count per metric."""
+    from personaforge.evaluate.stats import bootstrap_ci
+
+    return {key: {"value": sum(values) / len(values), "ci": list(bootstrap_ci(values)), "samples": len(values)}
+            for key, values in level.items() if values}
 
 
 def _score_cross_attribution(metrics: dict, per_sample: list[dict], classifier, probe_keys: list[tuple[int, str]],

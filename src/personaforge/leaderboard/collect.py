@@ -70,6 +70,8 @@ class Entry:
     status: str | None
     train: dict[str, Any] = field(default_factory=dict)  # train_metrics.json; empty for baselines
     generation: dict[str, Any] | None = None  # meta.generation: how the answers were decoded
+    # retrieval_level: per metric, what the person's own best-fitting training answer scores (a search, for scale)
+    retrieval: dict[str, float] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -130,6 +132,9 @@ def _load_entry(metrics_path: Path) -> Entry:
     for key, bounds in (data.get("ci") or {}).items():
         if isinstance(bounds, (list, tuple)) and len(bounds) == 2 and all(as_number(b) is not None for b in bounds):
             ci[key] = (float(bounds[0]), float(bounds[1]))
+    found = data.get("retrieval_level") if isinstance(data.get("retrieval_level"), dict) else {}
+    retrieval = {key: float(level["value"]) for key, level in found.items()
+                 if isinstance(level, dict) and as_number(level.get("value")) is not None}
     status = _read_json(run_dir / "status.json")
     # An untuned baseline was not trained: the run's training time and losses are not its own.
     train = {} if baseline else (_read_json(run_dir / "train_metrics.json") or {})
@@ -144,6 +149,7 @@ def _load_entry(metrics_path: Path) -> Entry:
         status=status.get("status") if isinstance(status, dict) else None,
         train=train if isinstance(train, dict) else {},
         generation=meta["generation"] if isinstance(meta.get("generation"), dict) else None,
+        retrieval=retrieval,
     )
 
 

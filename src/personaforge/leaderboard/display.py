@@ -71,19 +71,30 @@ def delta_cells(delta: BaselineDelta) -> list[str]:
 
 
 TESTS_TITLE = "Fine-tuned vs untuned baseline, every key metric"
+# The tests table's scale column: the eval's retrieval_level (what a search of the person's own words finds).
+SEARCHED = "own words, searched"
+SEARCHED_NOTE = (f"'{SEARCHED}': the person's real training answer that best fits each question, scored the same"
+                 " way (retrieval_level): what looking the person up would reach without a model.")
 
 
-def tests_header() -> list[str]:
-    return ["eval set", "run", "metric", "fine-tuned", "baseline", "Δ", "paired test", "significantly better"]
+def searched_shown(board: Board) -> bool:
+    """The scale column only where some eval measured it (evals before retrieval_level did not)."""
+    return any(d.searched is not None for d in board.baseline_tests)
 
 
-def tests_cells(delta: BaselineDelta) -> list[str]:
+def tests_header(board: Board) -> list[str]:
+    return ["eval set", "run", "metric", "fine-tuned", "baseline", "Δ", "paired test", "significantly better",
+            *([SEARCHED] if searched_shown(board) else [])]
+
+
+def tests_cells(board: Board, delta: BaselineDelta) -> list[str]:
     d = delta
     if isinstance(d.test, Paired):
         test, better = format_p(d.test.p_value), "yes" if d.test.significant and d.delta > 0 else "no"
     else:
         test, better = d.test, "—"
-    return [str(d.eval_set), d.run, d.metric, fmt(d.value), fmt(d.baseline_value), f"{d.delta:+.3f}", test, better]
+    return [str(d.eval_set), d.run, d.metric, fmt(d.value), fmt(d.baseline_value), f"{d.delta:+.3f}", test, better,
+            *([fmt(d.searched)] if searched_shown(board) else [])]
 
 
 # ------------------------------------------------------------------------------------------ plot names

@@ -9,8 +9,9 @@ from __future__ import annotations
 import base64
 import html
 
-from personaforge.leaderboard.display import (TESTS_TITLE, bars_name, delta_cells, delta_header, family_cells,
-                                              family_header, table_cells, table_header, tests_cells, tests_header)
+from personaforge.leaderboard.display import (SEARCHED_NOTE, TESTS_TITLE, bars_name, delta_cells, delta_header,
+                                              family_cells, family_header, searched_shown, table_cells, table_header,
+                                              tests_cells, tests_header)
 from personaforge.leaderboard.rank import Board
 from personaforge.leaderboard.showcase import Showcase
 
@@ -23,7 +24,7 @@ th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; }
 th { background: #f0f0f0; }
 tr.baseline td { color: #666; }
 .verdict { background: #f7f7e8; padding: 0.5rem; border-left: 4px solid #c9b400; }
-.notes li { color: #444; }
+.notes li, p.note { color: #444; }
 img { max-width: 100%; margin: 0.5rem 0; }
 .grid { display: flex; flex-wrap: wrap; gap: 1rem; }
 .grid figure { margin: 0; }
@@ -106,7 +107,9 @@ def render_html(board: Board, plots: dict[str, bytes]) -> str:
         out.append(_table(delta_header(board), [delta_cells(d) for d in board.baseline_deltas]))
     if board.baseline_tests:
         out.append(f"<h2>{TESTS_TITLE}</h2>")
-        out.append(_table(tests_header(), [tests_cells(d) for d in board.baseline_tests]))
+        out.append(_table(tests_header(board), [tests_cells(board, d) for d in board.baseline_tests]))
+        if searched_shown(board):
+            out.append(f"<p class=\"note\">{esc(SEARCHED_NOTE)}</p>")
     if "training-loss.png" in plots:
         out += ["<h2>Training loss</h2>", _img(plots, "training-loss.png", "training and eval loss by step")]
     confusions = [name for name in plots if name.startswith("confusion-")]

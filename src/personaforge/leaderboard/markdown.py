@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from personaforge.leaderboard.display import (TESTS_TITLE, delta_cells, delta_header, family_cells, family_header,
-                                              table_cells, table_header, tests_cells, tests_header)
+from personaforge.leaderboard.display import (SEARCHED_NOTE, TESTS_TITLE, delta_cells, delta_header, family_cells,
+                                              family_header, searched_shown, table_cells, table_header, tests_cells,
+                                              tests_header)
 from personaforge.leaderboard.rank import Board
 from personaforge.leaderboard.showcase import showcase_markdown
 
@@ -38,5 +39,7 @@ def render(board: Board) -> str:
         out += _md_table(delta_header(board), [delta_cells(d) for d in board.baseline_deltas]) + [""]
     if board.baseline_tests:
         out += [f"## {TESTS_TITLE}", ""]
-        out += _md_table(tests_header(), [tests_cells(d) for d in board.baseline_tests]) + [""]
+        out += _md_table(tests_header(board), [tests_cells(board, d) for d in board.baseline_tests]) + [""]
+        if searched_shown(board):
+            out += [SEARCHED_NOTE, ""]
     return "\n".join(out)

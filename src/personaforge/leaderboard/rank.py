@@ -177,6 +177,7 @@ class BaselineDelta:
     intervals_overlap: bool | None
     test: Paired | str  # a Paired, or why no test was run
     metric: str = ""
+    searched: float | None = None  # the person's own best-fitting training answer on this metric, for scale
 
     @property
     def delta(self) -> float:
@@ -298,7 +299,7 @@ def _baseline_deltas(eval_set: EvalSet, metric: str) -> list[BaselineDelta]:
         if ci and base_ci:
             overlap = ci[0] <= base_ci[1] and base_ci[0] <= ci[1]
         deltas.append(BaselineDelta(eval_set.index, entry.label, base_row.entry.label, value, base_value, overlap,
-                                    paired_test(entry, base_row.entry, metric), metric))
+                                    paired_test(entry, base_row.entry, metric), metric, entry.retrieval.get(metric)))
     return deltas
 
 

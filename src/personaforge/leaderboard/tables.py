@@ -99,5 +99,6 @@ def as_dict(board: Board) -> dict[str, Any]:
                             for d in board.baseline_deltas],
         "baseline_tests": [{"eval_set": d.eval_set, "run": d.run, "baseline": d.baseline, "metric": d.metric,
                             "value": d.value, "baseline_value": d.baseline_value, "delta": d.delta,
-                            "paired_test": _paired_dict(d.test)} for d in board.baseline_tests],
+                            "retrieval_level": d.searched, "paired_test": _paired_dict(d.test)}
+                           for d in board.baseline_tests],
     }
