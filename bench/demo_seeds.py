@@ -6,12 +6,19 @@ on persona attribution, semantic similarity and ROUGE-1. Writes bench/results/<d
 
     .venv/bin/python bench/demo_seeds.py                      # seeds 0 1 2, configs/train/demo.yaml
     .venv/bin/python bench/demo_seeds.py --seeds 3 --config my_demo.yaml
+    .venv/bin/python bench/demo_seeds.py --data-config configs/data/demo.yaml --continuation-share 0 --label x
+
+--continuation-share trains on that share of the continuation records ("Go on." after an earlier part of a long
+turn; every k-th, so 0.5 keeps every other one, 0 none). The eval's attribution classifier is trained on the
+training split as filtered, so those runs also report attribution by a classifier trained on the whole split
+(`attribution_full_split`), the instrument the unfiltered runs use.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import subprocess
 import sys
@@ -41,6 +48,45 @@ def paired_results(runs: Path, log) -> dict[str, dict]:
             for m in METRICS}
 
 
+def keep_continuations(train: Path, share: float) -> None:
+    """Keep ``share`` of the continuation records of ``train`` (every k-th, in file order); the whole split is kept
+    beside it as train.full.jsonl."""
+    lines = train.read_text(encoding="utf-8").splitlines(keepends=True)
+    (train.parent / "train.full.jsonl").write_text("".join(lines), encoding="utf-8")
+    kept, seen = [], 0
+    for line in lines:
+        if json.loads(line)["source"].get("question") == "continuation":
+            seen += 1
+            if math.floor((seen - 1) * share + 1e-9) <= math.floor((seen - 2) * share + 1e-9):
+                continue
+        kept.append(line)
+    train.write_text("".join(kept), encoding="utf-8")
+    print(f"{train}: {len(lines)} → {len(kept)} records ({seen} continuation records, share {share})", flush=True)
+
+
+def attribution_full_split(runs: Path, data: Path) -> dict:
+    """The fine-tune against its baseline on attribution by a classifier trained on the unfiltered split."""
+    from personaforge.evaluate.attribution import PersonaClassifier
+    from personaforge.evaluate.stats import ALPHA, paired_bootstrap
+
+    def rows(path: Path) -> list[dict]:
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    train = rows(data / "train.full.jsonl")
+    classifier = PersonaClassifier(seed=0).fit([r["completion"] for r in train], [r["persona"] for r in train])
+    run = max(p for p in runs.iterdir() if p.is_dir() and p.name != "latest")
+    tuned = rows(run / "eval" / "eval" / "predictions.jsonl")
+    base = {r["id"]: r for r in rows(run / "eval" / "eval-baseline" / "predictions.jsonl")}
+
+    def right(texts: list[str]) -> list[float]:
+        return [float(named == r["persona"]) for named, r in zip(classifier.predict(texts), tuned, strict=True)]
+
+    a, b = right([r["prediction"] for r in tuned]), right([base[r["id"]]["prediction"] for r in tuned])
+    test = paired_bootstrap(a, b)
+    return {"value": sum(a) / len(a), "baseline": sum(b) / len(b), **test, "samples": len(a),
+            "significant": test["p_value"] < ALPHA}
+
+
 def cpu_name() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -56,6 +102,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs/demo-seeds"))
     parser.add_argument("--report-only", action="store_true", help="tabulate the seeds' finished runs again")
     parser.add_argument("--label", default="", help="results file suffix, so a trial keeps its own table")
+    parser.add_argument("--continuation-share", type=float, default=1.0,
+                        help="share of the continuation records to train on (1 = all, the demo)")
     args = parser.parse_args()
     out = args.out if args.out.is_absolute() else ROOT / args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -67,19 +115,23 @@ def main() -> None:
             started = time.perf_counter()
             if not args.report_only:
                 run([*PERSONA, "data", "build", args.data_config, "--seed", str(seed), "--out", str(data)], log)
+                if args.continuation_share < 1:
+                    keep_continuations(data / "train.jsonl", args.continuation_share)
                 run([*PERSONA, "run", args.config, f"data.path={data}", f"train.seed={seed}",
                      f"output.dir={folder / 'runs'}", "--leaderboard-out", str(folder / "leaderboard")], log)
                 (folder / "wall_s").write_text(f"{time.perf_counter() - started:.1f}\n")
             wall_file = folder / "wall_s"
             wall = float(wall_file.read_text()) if wall_file.exists() else float("nan")
             results = paired_results(folder / "runs", log)
+            if (data / "train.full.jsonl").exists():
+                results["attribution_full_split"] = attribution_full_split(folder / "runs", data)
             samples = results["semantic_similarity"]["samples"]
             rows.append((seed, wall, samples, results))
             print(f"seed {seed}: {samples} samples, {wall / 60:.1f} min", flush=True)
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"] * 3
     lines = [
         f"# Demo verdicts, {len(rows)} seed(s) ({date.today().isoformat()})", "",
-        f"`{' '.join(sys.argv)}` with `{args.config}` on {cpu_name()}, {len(__import__('os').sched_getaffinity(0))}"
+        f"`{' '.join(sys.argv)}` with `{args.config}`, continuation share {args.continuation_share}, on {cpu_name()}, {len(__import__('os').sched_getaffinity(0))}"
         f" cores; load average at the end {' '.join(load)}. Each seed is both the split seed (`persona data build"
         " --seed`) and `train.seed`. p: one-sided paired bootstrap of the fine-tune against its untuned baseline"
         " on the same eval samples.", "",
