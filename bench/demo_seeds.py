@@ -131,7 +131,8 @@ def main() -> None:
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"] * 3
     lines = [
         f"# Demo verdicts, {len(rows)} seed(s) ({date.today().isoformat()})", "",
-        f"`{' '.join(sys.argv)}` with `{args.config}`, continuation share {args.continuation_share}, on {cpu_name()}, {len(__import__('os').sched_getaffinity(0))}"
+        f"`{' '.join(sys.argv)}` with `{args.config}`, continuation share {args.continuation_share},"
+        f" on {cpu_name()}, {len(__import__('os').sched_getaffinity(0))}"
         f" cores; load average at the end {' '.join(load)}. Each seed is both the split seed (`persona data build"
         " --seed`) and `train.seed`. p: one-sided paired bootstrap of the fine-tune against its untuned baseline"
         " on the same eval samples.", "",

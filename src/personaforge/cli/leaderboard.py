@@ -42,9 +42,10 @@ def check_metric_name(metric: str) -> None:
     from personaforge.evaluate.metrics import DEFINITIONS
     from personaforge.leaderboard import NOT_RANKABLE
 
-    # Defined but not a per-run number the board ranks: parts of the attribution report, the scale reference, and
+    # Defined but not a per-run number the board ranks: parts of the attribution report, the scale references, and
     # per-sample stand-ins for corpus metrics.
-    described_only = {"real_answer_level", "retrieval_level", "attribution_accuracy", "attribution_macro_f1", "blending_index"}
+    described_only = {"real_answer_level", "retrieval_level", "attribution_accuracy", "attribution_macro_f1",
+                      "blending_index"}
     names = [name for name in DEFINITIONS
              if name not in NOT_RANKABLE and name not in described_only and not name.startswith("sentence_")]
     if metric not in names:

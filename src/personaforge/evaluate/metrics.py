@@ -212,10 +212,11 @@ def retrieval_level(questions: Sequence[str], references: Sequence[str], persona
 
     if not len(questions) == len(references) == len(personas):
         raise ValueError(f"{len(questions)} questions, {len(references)} references, {len(personas)} personas")
-    pools: dict[str, list[str]] = {}
+    distinct: dict[str, dict[str, None]] = {}  # per persona, its answers once each, in order
     for persona, text in answers:
-        if text.strip() and text not in pools.setdefault(persona, []):
-            pools[persona].append(text)
+        if text.strip():
+            distinct.setdefault(persona, {})[text] = None
+    pools = {persona: list(texts) for persona, texts in distinct.items()}
     embedder = embedder or default_embedder()
     scorer = rouge_scorer.RougeScorer(["rouge1"], use_stemmer=False)
     level: dict[str, list[float]] = {"rouge1": [], "semantic_similarity": []}

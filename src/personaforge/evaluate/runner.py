@@ -214,7 +214,8 @@ def score_answers(records: list[dict], conversations: list[Conversation], system
                   train_records: list[dict], fmt: PromptFormat, answering: Answering, *, seed: int,
                   log=print, label: str = "") -> tuple[dict, list[dict], dict]:
     """Generate the answers and the cross-persona probes, then score them: (metrics without meta, prediction
-    rows, probes). ``train_records`` train the attribution classifier and give the real-answer level."""
+    rows, probes). ``train_records`` train the attribution classifier and give the real-answer and retrieval
+    levels."""
     from personaforge.evaluate.attribution import PersonaClassifier, attribution_report, blending_index
     from personaforge.evaluate.metrics import (DEFINITIONS, MEAN_METRICS, aggregate, confidence_intervals,
                                                real_answer_level, retrieval_level, score_samples)
