@@ -53,6 +53,14 @@ def opening(text: str, limit: int = OPENING_WORDS) -> str:
     return " ".join(kept)
 
 
+def question_fits(embedder: Embedder, question: str, texts: Sequence[str]) -> list[float]:
+    """How well each text answers the question: MiniLM cosine of the question and the text's opening, rounded."""
+    if not texts:
+        return []
+    vectors = embedder.embed([question, *(opening(t) for t in texts)])
+    return [rounded(v) for v in vectors[1:] @ vectors[0]]
+
+
 def topic_probe(topic: str) -> str:
     """The question a passage is scored with to tell which card topic it is most about."""
     return f"Tell me about {as_asked(topic)}."
@@ -166,10 +174,7 @@ class Retriever:
         return self.calibration.threshold
 
     def fits(self, question: str, texts: Sequence[str]) -> list[float]:
-        if not texts:
-            return []
-        vectors = self.embedder.embed([question, *(opening(t) for t in texts)])
-        return [rounded(v) for v in vectors[1:] @ vectors[0]]
+        return question_fits(self.embedder, question, texts)
 
     def fit(self, question: str, text: str) -> float:
         return self.fits(question, [text])[0]

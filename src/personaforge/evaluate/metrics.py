@@ -208,7 +208,7 @@ def retrieval_level(questions: Sequence[str], references: Sequence[str], persona
     has learned no more than a search would find. Fit is scored on an answer's opening, as the data build pairs
     questions with passages. Samples whose persona has no real answers are left out.
     """
-    from personaforge.dataset.retrieval import opening  # the data stage's definition of where an answer responds
+    from personaforge.dataset.retrieval import question_fits  # the data build's fit, so both mean the same
 
     if not len(questions) == len(references) == len(personas):
         raise ValueError(f"{len(questions)} questions, {len(references)} references, {len(personas)} personas")
@@ -224,8 +224,7 @@ def retrieval_level(questions: Sequence[str], references: Sequence[str], persona
         pool = [text for text in pools.get(persona, ()) if text.strip() != reference.strip()]
         if not pool or not reference.strip():
             continue
-        fits = embedder.embed([opening(text) for text in pool]) @ embedder.embed([question])[0]
-        found = pool[int(np.argmax(fits))]
+        found = pool[int(np.argmax(question_fits(embedder, question, pool)))]
         level["rouge1"].append(float(scorer.score(reference, found)["rouge1"].fmeasure))
         level["semantic_similarity"].append(float(embedder.embed([found])[0] @ embedder.embed([reference])[0]))
     return level
