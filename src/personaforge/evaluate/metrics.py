@@ -219,15 +219,14 @@ def retrieval_level(questions: Sequence[str], references: Sequence[str], persona
     pools = {persona: list(texts) for persona, texts in distinct.items()}
     embedder = embedder or default_embedder()
     scorer = rouge_scorer.RougeScorer(["rouge1"], use_stemmer=False)
-    level: dict[str, list[float]] = {"rouge1": [], "semantic_similarity": []}
+    found, scored = [], []
     for question, reference, persona in zip(questions, references, personas):
         pool = [text for text in pools.get(persona, ()) if text.strip() != reference.strip()]
-        if not pool or not reference.strip():
-            continue
-        found = pool[int(np.argmax(question_fits(embedder, question, pool)))]
-        level["rouge1"].append(float(scorer.score(reference, found)["rouge1"].fmeasure))
-        level["semantic_similarity"].append(float(embedder.embed([found])[0] @ embedder.embed([reference])[0]))
-    return level
+        if pool and reference.strip():
+            found.append(pool[int(np.argmax(question_fits(embedder, question, pool)))])
+            scored.append(reference)
+    return {"rouge1": [float(scorer.score(r, f)["rouge1"].fmeasure) for f, r in zip(found, scored)],
+            "semantic_similarity": semantic_similarities(found, scored, embedder)}
 
 
 def semantic_similarities(
